@@ -1,0 +1,40 @@
+/* flags.h — the agent's command line, Go flag style: -flag value,
+ * -flag=value and --flag are all accepted; bool flags take no separate
+ * value (-flag, -flag=false). Parsing stops at "--" or the first argument
+ * that is not a flag. Same names and defaults as the reference GCS, plus
+ * -transport, -runtime, -runtime-root and -cgroup-root. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct gcs_config {
+    const char *loglevel;
+    const char *logfile;
+    const char *log_format;
+    bool use_inouterr;
+    bool v4;
+    uint64_t root_mem_reserve_bytes;
+    uint64_t gcs_mem_limit_bytes;
+    bool disable_time_sync;
+    bool scrub_logs;
+    const char *initial_policy_stance;
+    const char *core_dump_location;
+    uint64_t kmsg_log_level;
+    const char *transport;
+    const char *runtime;
+    const char *runtime_root;
+    const char *cgroup_root;
+    uint64_t max_frame_bytes;
+} gcs_config;
+
+void gcs_config_defaults(gcs_config *c);
+
+enum flags_result { FLAGS_OK = 0, FLAGS_HELP = 1, FLAGS_ERROR = 2 };
+/* Parses argv into c. On FLAGS_ERROR a message and the usage went to err_out;
+ * on FLAGS_HELP the usage went to err_out (Go prints usage on stderr). */
+enum flags_result gcs_flags_parse(gcs_config *c, int argc, char **argv, FILE *err_out);
+void gcs_flags_usage(FILE *out, const char *argv0);
+/* Go's strconv.ParseBool set. */
+int flags_parse_bool(const char *s, bool *ret);
