@@ -40,6 +40,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
+.SECONDARY:
 .PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean
 all: $(BUILD)/gcs $(BUILD)/gcsctl $(HELPER_BINS)
 
@@ -93,8 +94,12 @@ fuzz-smoke: $(FUZZ_BINS)
 	  n=$$(basename $$f); corpus=tests/fuzz/corpus/$$n; work=$$(mktemp -d); \
 	  [ -d $$corpus ] && cp -r $$corpus/. $$work/ ; \
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 $$work 2>&1 | tail -n 3; \
-	  rm -rf $$work; \
+	  if ! $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 -artifact_prefix=$$work/ \
+	       $$work > $$work.log 2>&1; then \
+	    tail -n 60 $$work.log; echo "fuzz-smoke: $$n FAILED (artifacts in $$work)"; exit 1; \
+	  fi; \
+	  grep -E '^stat::number_of_executed_units|^Done' $$work.log || true; \
+	  rm -rf $$work $$work.log; \
 	done
 
 check-all: check check-asan fuzz-smoke

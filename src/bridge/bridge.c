@@ -135,6 +135,9 @@ char *bridge_encode_response(uint32_t req_type, uint64_t id, const char *activit
     /* bridge-protocol.md 2.3: never exceed 64 KiB; the message appears twice
      * (ErrorMessage and the record), so cut it until the frame fits. */
     static const char marker[] = " [truncated]";
+    size_t overhead;
+    free(encode_error_payload(hr, activity_id, "", &overhead));
+    overhead += 2 * (sizeof(marker) - 1);
     size_t keep = strlen(errmsg);
     for (;;) {
         cleanup_free char *m = NULL;
@@ -150,9 +153,13 @@ char *bridge_encode_response(uint32_t req_type, uint64_t id, const char *activit
         if (plen <= max_payload)
             break;
         free(payload);
-        size_t over = plen - max_payload;
-        size_t cut = over / 2 + sizeof(marker) + 1;
-        keep = keep > cut ? keep - cut : 0;
+        /* Scale by how much the message expands when escaped, then step
+         * down a little more each round until it fits. */
+        size_t room = max_payload > overhead ? max_payload - overhead : 0;
+        size_t used = plen > overhead ? plen - overhead : 1;
+        size_t scaled = (size_t)((double)keep * (double)room / (double)used);
+        keep = scaled < keep ? scaled : keep;
+        keep = keep > 16 ? keep - 16 : 0;
     }
     char *f = bridge_encode_frame(rtype, id, payload, plen, ret_len);
     free(payload);
@@ -364,9 +371,11 @@ static void dispatch(bridge *b, conn *c, const frame_hdr *h, char *payload, size
     unsigned rpc = msg_rpc_of(h->type);
     cleanup_free char *owned = payload;
 
-    if (rpc == 0 || !b->cfg.v4 || (!c->negotiated && rpc != RPC_NEGOTIATE_PROTOCOL) ||
-        (c->negotiated && rpc == RPC_NEGOTIATE_PROTOCOL) ||
-        (rpc != RPC_NEGOTIATE_PROTOCOL && !b->handlers[rpc].fn)) {
+    /* UpdateContainer and LifecycleNotification have no body and no handler
+     * anywhere (bridge-protocol.md 4.12): refuse them before parsing. */
+    bool never = rpc == RPC_UPDATE_CONTAINER || rpc == RPC_LIFECYCLE_NOTIFICATION;
+    if (rpc == 0 || never || !b->cfg.v4 || (!c->negotiated && rpc != RPC_NEGOTIATE_PROTOCOL) ||
+        (c->negotiated && rpc == RPC_NEGOTIATE_PROTOCOL)) {
         cleanup_free char *m = xasprintf("bridge: function not supported, header type: 0x%08x", h->type);
         json_t *doc = json_loadb(owned, plen, 0, NULL);
         json_t *act = jx_get(doc, "ActivityId");
@@ -412,6 +421,12 @@ static void dispatch(bridge *b, conn *c, const frame_hdr *h, char *payload, size
 
     if (rpc == RPC_NEGOTIATE_PROTOCOL) {
         handle_negotiate(b, c, req);
+        return;
+    }
+    /* Every body is decoded (and bad JSON answered as such) even before the
+     * feature behind it exists; then a missing handler is E_NOTIMPL. */
+    if (!b->handlers[rpc].fn) {
+        bridge_respond_hr(req, HR_E_NOTIMPL, "bridge: function not supported, header type: 0x%08x", h->type);
         return;
     }
     b->handlers[rpc].fn(req, b->handlers[rpc].ctx);
