@@ -44,8 +44,17 @@ static void handle_dump_stacks(bridge_req *req, void *ctx)
     bridge_respond(req, o);
 }
 
+/* bridge-protocol.md 4.2: Start is a no-op that always succeeds; the
+ * container's process starts with the init ExecuteProcess. */
+static void handle_start(bridge_req *req, void *ctx)
+{
+    (void)ctx;
+    bridge_respond(req, NULL);
+}
+
 void host_register_handlers(host *h, bridge *b)
 {
     h->b = b;
+    bridge_register(b, RPC_START, handle_start, h);
     bridge_register(b, RPC_DUMP_STACKS, handle_dump_stacks, h);
 }
