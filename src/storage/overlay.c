@@ -43,7 +43,8 @@ static int validate(const char *const *lowers, size_t n, const char *scratch, co
         /* ':' separates lowerdir entries and ',' separates options. */
         if (strpbrk(lowers[i], ":,"))
             return storage_errf(err, HR_E_INVALIDARG, -EINVAL,
-                                "overlay on %s: layer path %s contains ':' or ',', which overlayfs options cannot carry",
+                                "overlay on %s: layer path %s contains ':' or ',', "
+                                "which overlayfs options cannot carry",
                                 target, lowers[i]);
     }
     if (!str_empty(scratch) && strchr(scratch, ','))
