@@ -165,16 +165,19 @@ int32_t runtime_error_hresult(const char *msg)
 {
     if (str_empty(msg))
         return HR_E_FAIL;
-    if (has(msg, "does not exist") || has(msg, "not exist"))
+    /* crun has no "does not exist": it reports the missing state file or
+     * directory of the id (test_error_hresult has its exact texts). */
+    if (has(msg, "does not exist") || has(msg, "not exist") || has(msg, "/status`: no such file") ||
+        (has(msg, "cannot open directory") && has(msg, "no such file")))
         return HR_VMCOMPUTE_SYSTEM_NOT_FOUND;
     if (has(msg, "container with id exists") || has(msg, "already exists"))
         return HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS;
     if (has(msg, "invalid container id") || has(msg, "invalid id format"))
         return HR_E_INVALIDARG;
     if ((has(msg, "container") && has(msg, "that is not stopped")) || has(msg, "still running") ||
-        has(msg, "is running"))
+        has(msg, "is running") || has(msg, "is not in `created` or `stopped` state"))
         return HR_VMCOMPUTE_INVALID_STATE;
-    if (has(msg, "not running"))
+    if (has(msg, "not running") || has(msg, "kill container: no such process"))
         return HR_VMCOMPUTE_SYSTEM_ALREADY_STOPPED;
     return HR_E_FAIL;
 }

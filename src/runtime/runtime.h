@@ -98,11 +98,14 @@ char *runtime_state_dir(const char *id);
 char *runtime_process_dir(const char *id, pid_t pid);
 
 /* HRESULT for a runtime's error text (upstream runc/utils.go parseRuncError):
- * "container ... does not exist" / "not exist"       -> 0xC037010E
+ * "container ... does not exist" / "not exist",
+ * crun's missing "<root>/<id>/status" or state dir    -> 0xC037010E
  * "already exists" / "container with id exists"       -> 0xC037010F
  * "invalid container id" / "invalid id format"        -> E_INVALIDARG
  * "container ... that is not stopped", "still running",
- * "is running"                                        -> 0x80370105
- * "not running"                                       -> 0xC0370110
+ * "is running", crun's "is not in `created` or
+ * `stopped` state"                                    -> 0x80370105
+ * "not running", crun's "kill container: No such
+ * process"                                            -> 0xC0370110
  * anything else                                       -> E_FAIL */
 int32_t runtime_error_hresult(const char *msg);

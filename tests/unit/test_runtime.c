@@ -217,7 +217,6 @@ static int setup(void **state)
     cleanup_free char *t = xasprintf("%s/tmp", rootfs);
     if (mkdir(proc, 0755) < 0 || mkdir(t, 0755) < 0)
         return -1;
-    cleanup_free char *runc = NULL;
     const char *cands[] = {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"};
     for (size_t i = 0; i < ARRAY_SIZE(cands) && !runc_bin[0]; i++)
         if (access(cands[i], X_OK) == 0)
@@ -284,6 +283,14 @@ static void test_error_hresult(void **state)
         {"container does not exist", HR_VMCOMPUTE_SYSTEM_NOT_FOUND},
         {"container with given ID already exists", HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS},
         {"container with id exists: x", HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS},
+        /* crun 1.8 */
+        {"container `p1` already exists", HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS},
+        {"the container `p1` is not in `created` or `stopped` state", HR_VMCOMPUTE_INVALID_STATE},
+        {"kill container: No such process", HR_VMCOMPUTE_SYSTEM_ALREADY_STOPPED},
+        {"container `p1` is not running", HR_VMCOMPUTE_SYSTEM_ALREADY_STOPPED},
+        {"error opening file `/run/crun/p1/status`: No such file or directory", HR_VMCOMPUTE_SYSTEM_NOT_FOUND},
+        {"cannot open directory '/run/crun/p1': No such file or directory", HR_VMCOMPUTE_SYSTEM_NOT_FOUND},
+        {"open /dev directory in `/x/rootfs`: No such file or directory", HR_E_FAIL},
         {"boom: it failed", HR_E_FAIL},
         {"", HR_E_FAIL},
     };
@@ -716,6 +723,7 @@ static int crun_child(const char *crun)
     CHECK(g.msg == NULL);
     CSYNC(runtime_state(rt, id, on_done, &g, &e_));
     CHECK(g.msg && str_has_prefix(g.msg, "crun state "));
+    CHECK(g.hr == HR_VMCOMPUTE_SYSTEM_NOT_FOUND);
 out:
     if (rc) {
         got_clear(&g);
