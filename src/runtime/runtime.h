@@ -4,7 +4,10 @@
  * completion callback runs on the loop once the process has exited AND its
  * captured pipes are at EOF (or a per-invocation timeout has SIGKILLed it).
  * The loop must reap children: the owner registers SIGCHLD with
- * loop_signal_add(l, SIGCHLD, ...) (gcs.c does; tests must too).
+ * loop_signal_add(l, SIGCHLD, ...) (gcs.c does; tests must too), and
+ * ignores SIGPIPE (update writes the runtime's stdin through a pipe).
+ * The child gets default signal dispositions, an empty signal mask and only
+ * fds 0-2; a child that cannot exec is reported synchronously.
  *
  * Command line: <binary> [--root R] [--log <bundle>/runc.log --log-format json] <verb> ...
  * --log is passed when the container's bundle is known (create records it per

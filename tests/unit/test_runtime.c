@@ -551,6 +551,35 @@ static void test_fake_timeout(void **state)
     loop_free(l);
 }
 
+/* The runtime exits but leaves a process holding its stdout/stderr: the
+ * timeout stops waiting for EOF and reports the runtime's own (successful)
+ * result, without killing anything. */
+static void test_exited_pipes_held(void **state)
+{
+    (void)state;
+    loop *l = new_loop();
+    cleanup_free char *pidf = tpath("held.pid");
+    cleanup_free char *body = xasprintf("sleep 1000 & echo $! > %s; echo started", pidf);
+    cleanup_free char *bin = fake_runtime("fake-daemon", body);
+    runtime *rt = runtime_new(l, bin, NULL);
+    runtime_set_timeout_ms(rt, 300);
+    got g = {0};
+    SYNC(l, g, runtime_state(rt, "c7", on_done, &g, &e_));
+    pid_t held = read_pid(pidf);
+    remember_pid(held);
+    assert_true(held > 0);
+    assert_null(g.msg);
+    assert_false(g.timed_out);
+    assert_true(WIFEXITED(g.status) && WEXITSTATUS(g.status) == 0);
+    assert_string_equal(g.out, "started\n");
+    assert_int_equal(kill(held, 0), 0); /* not ours to kill */
+    kill(held, SIGKILL);
+    assert_true(pid_gone(l, held, 10000));
+    got_clear(&g);
+    runtime_free(rt);
+    loop_free(l);
+}
+
 /* runtime_free kills what is still running, by pid, and never calls back. */
 static void test_free_kills_inflight(void **state)
 {
@@ -576,6 +605,12 @@ static void test_free_kills_inflight(void **state)
     loop_free(l);
 }
 
+static void on_tick(loop *l, void *data)
+{
+    (void)l;
+    *(bool *)data = true;
+}
+
 static void test_concurrent(void **state)
 {
     (void)state;
@@ -584,6 +619,8 @@ static void test_concurrent(void **state)
     runtime *rt = runtime_new(l, bin, "");
     static got gs[20];
     memset(gs, 0, sizeof(gs));
+    bool ticked = false;
+    loop_timer_add(l, 50, on_tick, &ticked);
     uint64_t t0 = now_ms();
     for (int i = 0; i < 20; i++) {
         cleanup_err gcs_err e = GCS_ERR_INIT;
@@ -594,10 +631,15 @@ static void test_concurrent(void **state)
     assert_int_equal(runtime_inflight(rt), 20);
     assert_true(now_ms() - t0 < 2000);
     uint64_t deadline = now_ms() + 20000;
+    bool first_seen = false;
     for (;;) {
         int n = 0;
         for (int i = 0; i < 20; i++)
             n += gs[i].done;
+        if (n > 0 && !first_seen) {
+            first_seen = true;
+            assert_true(ticked); /* the loop served a 50 ms timer while 0.2 s runtimes ran */
+        }
         if (n == 20 || now_ms() >= deadline)
             break;
         loop_run_once(l, 50);
@@ -774,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_fake_failure_stderr),
         cmocka_unit_test(test_fake_failure_log),
         cmocka_unit_test(test_fake_timeout),
+        cmocka_unit_test(test_exited_pipes_held),
         cmocka_unit_test(test_free_kills_inflight),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_stdin_large),
