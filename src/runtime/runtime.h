@@ -2,7 +2,9 @@
  *
  * Every call starts the runtime as a child process and returns at once; the
  * completion callback runs on the loop once the process has exited AND its
- * captured pipes are at EOF (or a per-invocation timeout has SIGKILLed it).
+ * captured pipes are at EOF. When the per-invocation timeout fires, a running
+ * runtime is SIGKILLed (by pid) and reported as a timeout; one that already
+ * exited but left a process holding its pipes completes with its own status.
  * The loop must reap children: the owner registers SIGCHLD with
  * loop_signal_add(l, SIGCHLD, ...) (gcs.c does; tests must too), and
  * ignores SIGPIPE (update writes the runtime's stdin through a pipe).
