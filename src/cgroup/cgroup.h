@@ -12,8 +12,9 @@
  *   v1 writes them as they are into each controller hierarchy; v2 converts
  *   them first (cgroup_v2_resources_from_oci, with the 7.3 item 13 fixes).
  * - delete refuses while any process lives in the subtree ("contains running
- *   processes"), removes directories depth-first, retries EBUSY, and treats
- *   an already-removed cgroup as success (idempotent).
+ *   processes" on both back ends; upstream's v2 says "still contains running
+ *   tasks"), removes directories depth-first, retries EBUSY (5 tries, 10 ms
+ *   doubling), and treats an already-removed cgroup as success (idempotent).
  * - No threads, no waitpid, no bridge knowledge. OOM and memory-threshold
  *   "events" are polled by the caller from a loop timer:
  *   cgroup_oom_kill_count() and cgroup_memory_usage().
