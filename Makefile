@@ -44,13 +44,16 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean
 all: $(BUILD)/gcs $(BUILD)/gcsctl $(HELPER_BINS)
 
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	$(if $(V),,@echo "  CC  $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/libgcs.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/gcs: $(BUILD)/obj/src/main/gcs.o $(BUILD)/libgcs.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
