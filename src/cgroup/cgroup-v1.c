@@ -11,9 +11,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Controller hierarchies under root, sorted. Named hierarchies (systemd,
- * name=...) and "unified" carry no controllers; symlinks (cpu -> cpu,cpuacct)
- * would duplicate a real one. */
+/* Hierarchies under root, sorted. Named hierarchies (systemd, name=...)
+ * carry no controllers but are included: the runtime creates the
+ * container's cgroup path in them too, so the pod cgroup must be made and
+ * removed there as well, or its parent directories stay behind. The same
+ * holds for "unified", the cgroup2 mount of a hybrid layout (runc uses it
+ * too); it has no controllers to write. Symlinks (cpu -> cpu,cpuacct) would
+ * duplicate a real one. */
 static int v1_hierarchies(const char *root, char ***ret, size_t *ret_n, gcs_err *err)
 {
     cleanup_dir DIR *d = opendir(root);
@@ -24,12 +28,12 @@ static int v1_hierarchies(const char *root, char ***ret, size_t *ret_n, gcs_err 
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *name = de->d_name;
-        if (de->d_type != DT_DIR || name[0] == '.' || streq(name, "unified") || streq(name, "systemd") ||
-            str_has_prefix(name, "name="))
+        if (de->d_type != DT_DIR || name[0] == '.')
             continue;
         cleanup_free char *sub = xasprintf("%s/%s", root, name);
         cleanup_free char *procs = xasprintf("%s/cgroup.procs", sub);
-        if (!cg_is_cgroup1_mount(sub) && (cg_is_cgroupfs(sub) || access(procs, F_OK) < 0))
+        bool hybrid_v2 = streq(name, "unified") && cg_is_cgroupfs(sub);
+        if (!hybrid_v2 && !cg_is_cgroup1_mount(sub) && (cg_is_cgroupfs(sub) || access(procs, F_OK) < 0))
             continue;
         v = xrealloc(v, (n + 1) * sizeof(char *));
         v[n++] = xstrdup(name);

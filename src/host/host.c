@@ -1,16 +1,13 @@
-#include "host/host.h"
+#include "host/host_internal.h"
 
 #include "common/log.h"
+#include "pod/paths.h"
 
+#include <errno.h>
 #include <sys/utsname.h>
 
-struct host {
-    loop *l;
-    const gcs_config *cfg;
-    const transport *t;
-    bridge *b;
-    uint64_t started_ns;
-};
+#define MONITOR_MS 1000
+#define POD_LIMIT_REFRESH_MS 60000
 
 host *host_new(loop *l, const gcs_config *cfg, const transport *t)
 {
@@ -19,28 +16,204 @@ host *host_new(loop *l, const gcs_config *cfg, const transport *t)
     h->cfg = cfg;
     h->t = t;
     h->started_ns = now_ns();
+    h->containers = strmap_new(NULL);
+    h->pods = strmap_new(NULL);
+    h->roots = sandbox_roots_new();
+    h->netns = nsreg_new();
+    struct utsname u;
+    h->uvm_hostname = xstrdup(uname(&u) == 0 ? u.nodename : "localhost");
     return h;
 }
 
-void host_free(host *h) { free(h); }
+/* pod-model.md 4.2 step 7: the /pods limit follows the VM's memory. */
+static void refresh_pod_limit(loop *l, void *data)
+{
+    host *h = data;
+    h->limit_timer = loop_timer_add(l, POD_LIMIT_REFRESH_MS, refresh_pod_limit, h);
+    gcs_err err = GCS_ERR_INIT;
+    int64_t limit;
+    bool updated;
+    if (cgroup_pods_limiter_refresh(&h->limiter, &limit, &updated, &err) < 0)
+        log_warn("cannot refresh the /pods memory limit", KV_S("error", err_msg(&err)));
+    else if (updated)
+        log_info("/pods memory limit updated", KV_I("limit", limit));
+    err_clear(&err);
+}
 
-/* bridge-protocol.md 4.10: free text, kept well under 64 KiB. */
+int host_start(host *h, gcs_err *err)
+{
+    enum cgroup_version v;
+    int r = cgroup_detect(h->cfg->cgroup_root, &v, err);
+    if (r < 0)
+        return err_wrap(err, r, "detect cgroup version under %s", h->cfg->cgroup_root);
+    h->cgm = cgroup_mgr_new(h->cfg->cgroup_root, v);
+    log_info("cgroups detected", KV_S("version", cgroup_version_name(v)), KV_S("root", h->cfg->cgroup_root));
+    int64_t limit = 0;
+    /* pod-model.md 4.2 steps 1-5 */
+    r = cgroup_setup_agent(h->cgm, h->cfg->root_mem_reserve_bytes, getpid(), &h->pods_cg, &h->gcs_cg, &limit, err);
+    if (r < 0)
+        return err_wrap(err, r, "set up the agent's cgroups");
+    h->limiter.pods = h->pods_cg;
+    h->limiter.reserve = h->cfg->root_mem_reserve_bytes;
+    h->limiter.last_applied = limit;
+    h->limit_timer = loop_timer_add(h->l, POD_LIMIT_REFRESH_MS, refresh_pod_limit, h);
+    h->rt = runtime_new(h->l, h->cfg->runtime, h->cfg->runtime_root);
+    runtime_set_no_pivot(h->rt, h->cfg->runtime_no_pivot);
+    runtime_set_timeout_ms(h->rt, h->cfg->runtime_timeout * 1000);
+    log_info("agent cgroups ready", KV_S("pods", CGROUP_PODS_PATH), KV_I("pods_memory_limit", limit),
+             KV_S("runtime", h->cfg->runtime), KV_S("runtime_root", h->cfg->runtime_root));
+    return 0;
+}
+
+static void shutdown_one_done(host *h, const gcs_err *err, void *data)
+{
+    (void)h;
+    char *id = data;
+    if (err)
+        log_warn("container teardown at exit failed", KV_S("container", id), KV_S("error", err_msg(err)));
+    free(id);
+}
+
+void host_shutdown(host *h)
+{
+    if (!h->cgm)
+        return;
+    if (strmap_count(h->containers))
+        log_info("removing containers before exit", KV_U("count", strmap_count(h->containers)));
+    uint64_t deadline = now_ms() + 20000;
+    while (strmap_count(h->containers) > 0 && now_ms() < deadline) {
+        /* collect first: a teardown may finish synchronously and edit the map;
+         * containers still being created are picked up once their create ends */
+        size_t n = strmap_count(h->containers), i = 0;
+        char **ids = xzalloc((n + 1) * sizeof(char *));
+        strmap_iter it = STRMAP_ITER_INIT;
+        const char *k;
+        void *v;
+        while (strmap_next(h->containers, &it, &k, &v))
+            ids[i++] = xstrdup(k);
+        for (i = 0; i < n; i++) {
+            container *c = strmap_get(h->containers, ids[i]);
+            if (c && c->state != CTR_DELETING && c->state != CTR_CREATING)
+                container_teardown(c, true, shutdown_one_done, xstrdup(ids[i]));
+            free(ids[i]);
+        }
+        free(ids);
+        if (strmap_count(h->containers) > 0)
+            loop_run_once(h->l, 100);
+    }
+    strmap_iter it = STRMAP_ITER_INIT;
+    const char *k;
+    void *v;
+    /* pods whose sandbox never got deleted */
+    while (strmap_next(h->pods, &it, &k, &v)) {
+        gcs_err e = GCS_ERR_INIT;
+        pod_teardown(h, v, &e);
+        err_clear(&e);
+    }
+    if (h->limit_timer) {
+        loop_timer_cancel(h->l, h->limit_timer);
+        h->limit_timer = NULL;
+    }
+    gcs_err err = GCS_ERR_INIT;
+    if (cgroup_teardown_agent(h->cgm, getpid(), h->pods_cg, h->gcs_cg, &err) < 0)
+        log_warn("cannot remove the agent's cgroups", KV_S("error", err_msg(&err)));
+    err_clear(&err);
+    h->pods_cg = h->gcs_cg = NULL;
+}
+
+void host_free(host *h)
+{
+    if (!h)
+        return;
+    strmap_iter it = STRMAP_ITER_INIT;
+    const char *k;
+    void *v;
+    while (strmap_next(h->containers, &it, &k, &v))
+        container_free(v);
+    it = (strmap_iter)STRMAP_ITER_INIT;
+    while (strmap_next(h->pods, &it, &k, &v))
+        pod_free(v);
+    strmap_free(h->containers);
+    strmap_free(h->pods);
+    sandbox_roots_free(h->roots);
+    nsreg_free(h->netns);
+    runtime_free(h->rt);
+    if (h->limit_timer)
+        loop_timer_cancel(h->l, h->limit_timer);
+    cgroup_free(h->pods_cg);
+    cgroup_free(h->gcs_cg);
+    cgroup_mgr_free(h->cgm);
+    free(h->uvm_hostname);
+    free(h);
+}
+
+/* ---- DumpStacks: bridge-protocol.md 4.10, free text within 64 KiB ---- */
+
+typedef struct {
+    char *s;
+    size_t len, cap;
+} text;
+
+static void tput(text *t, const char *fmt, ...) PRINTF(2, 3);
+static void tput(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cleanup_free char *line = xvasprintf(fmt, ap);
+    va_end(ap);
+    size_t n = strlen(line);
+    if (t->len + n + 1 > 60000)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->s = xrealloc(t->s, t->cap);
+    }
+    memcpy(t->s + t->len, line, n + 1);
+    t->len += n;
+}
+
+static const char *ctr_state_name(enum ctr_state s)
+{
+    static const char *const n[] = {"creating", "created", "running", "terminated", "deleting"};
+    return n[s];
+}
+
 static void handle_dump_stacks(bridge_req *req, void *ctx)
 {
     host *h = ctx;
-    cleanup_free char *pending = bridge_describe_pending(h->b, 200);
-    cleanup_free char *text = xasprintf("gcs (single-threaded event loop)\n"
-                                        "uptime_s: %.1f\n"
-                                        "bridge: connected=%s pending_requests=%zu queued_notifications=%zu\n"
-                                        "children_watched: %zu\n"
-                                        "pending requests:\n%s",
-                                        (double)(now_ns() - h->started_ns) / 1e9,
-                                        bridge_connected(h->b) ? "true" : "false", bridge_pending_count(h->b),
-                                        bridge_queued_notifications(h->b), loop_child_count(h->l), pending);
-    if (strlen(text) > 60000)
-        text[60000] = '\0';
+    text t = {0};
+    tput(&t, "gcs (single-threaded event loop)\nuptime_s: %.1f\n", (double)(now_ns() - h->started_ns) / 1e9);
+    tput(&t, "bridge: connected=%s pending_requests=%zu queued_notifications=%zu\n",
+         bridge_connected(h->b) ? "true" : "false", bridge_pending_count(h->b), bridge_queued_notifications(h->b));
+    tput(&t, "children_watched: %zu\n", loop_child_count(h->l));
+    if (h->rt) {
+        uint64_t cnt, ns;
+        runtime_stats(h->rt, &cnt, &ns);
+        tput(&t, "runtime: %s invocations=%llu in_flight=%zu total_ms=%.1f\n", h->cfg->runtime,
+             (unsigned long long)cnt, runtime_inflight(h->rt), (double)ns / 1e6);
+    }
+    tput(&t, "pods: %zu\n", strmap_count(h->pods));
+    strmap_iter it = STRMAP_ITER_INIT;
+    const char *k;
+    void *v;
+    while (strmap_next(h->pods, &it, &k, &v)) {
+        pod *p = v;
+        tput(&t, "  pod %s cgroup=" CGROUP_PODS_PATH "/%s root=%s members=%zu%s\n", k, k, p->root ? p->root : "",
+             strmap_count(p->members), p->sandbox_gone ? " sandbox=deleted" : "");
+    }
+    tput(&t, "containers: %zu\n", strmap_count(h->containers));
+    it = (strmap_iter)STRMAP_ITER_INIT;
+    while (strmap_next(h->containers, &it, &k, &v)) {
+        container *c = v;
+        tput(&t, "  container %s kind=%s state=%s pod=%s pid=%d bundle=%s root=%s\n", k, pod_kind_name(c->cls.kind),
+             ctr_state_name(c->state), c->cls.sandbox_id ? c->cls.sandbox_id : "", (int)c->init_pid, c->bundle,
+             c->root ? c->root : "");
+    }
+    cleanup_free char *pending = bridge_describe_pending(h->b, 100);
+    tput(&t, "pending requests:\n%s", pending);
     json_t *o = json_object();
-    json_object_set_new(o, "GuestStacks", json_string(text));
+    json_object_set_new(o, "GuestStacks", json_string(t.s ? t.s : ""));
+    free(t.s);
     bridge_respond(req, o);
 }
 
@@ -52,9 +225,71 @@ static void handle_start(bridge_req *req, void *ctx)
     bridge_respond(req, NULL);
 }
 
+/* bridge-protocol.md 4.9 (the parts that exist so far). */
+static void handle_modify(bridge_req *req, void *ctx)
+{
+    host *h = ctx;
+    msg_modify *m = req->msg;
+    enum msg_resource r = msg_resource_parse(m->request.resource_type);
+    enum msg_request_type rt = msg_request_type_parse(m->request.request_type);
+    msg_resource_settings s;
+    gcs_err err = GCS_ERR_INIT;
+    if (msg_decode_resource(r, m->request.settings, &s, &req->arena, &err) < 0) {
+        if (r != RES_UNKNOWN)
+            err.hr = HR_VMCOMPUTE_INVALID_JSON;
+        bridge_respond_error(req, &err);
+        err_clear(&err);
+        return;
+    }
+    if (r == RES_POD_CGROUP_MEMORY_LIMIT && streq(req->container_id, NULL_CONTAINER_ID)) {
+        /* pod-model.md 4.2 step 8: Update only */
+        if (rt != REQ_UPDATE) {
+            bridge_respond_hr(req, HR_E_FAIL, "the RequestType \"%s\" is not supported for %s",
+                              m->request.request_type ? m->request.request_type : "Add", m->request.resource_type);
+            return;
+        }
+        int64_t limit;
+        bool updated;
+        if (cgroup_pods_limiter_refresh(&h->limiter, &limit, &updated, &err) < 0) {
+            bridge_respond_error(req, &err);
+            err_clear(&err);
+            return;
+        }
+        log_info("/pods memory limit refreshed by the host", KV_I("limit", limit), KV_B("updated", updated));
+        bridge_respond(req, NULL);
+        return;
+    }
+    bridge_respond_hr(req, HR_E_NOTIMPL, "ModifySettings %s %s is not supported yet", m->request.resource_type,
+                      m->request.request_type ? m->request.request_type : "Add");
+}
+
+static void handle_not_started(bridge_req *req, void *ctx)
+{
+    (void)ctx;
+    bridge_respond_hr(req, HR_E_FAIL, "the agent is not started");
+}
+
+#define STARTED_OR_REFUSE(fn)                                                                                     \
+    static void fn##_checked(bridge_req *req, void *ctx)                                                          \
+    {                                                                                                             \
+        host *h = ctx;                                                                                            \
+        if (!h->rt) {                                                                                             \
+            handle_not_started(req, ctx);                                                                         \
+            return;                                                                                               \
+        }                                                                                                         \
+        fn(req, ctx);                                                                                             \
+    }
+
+STARTED_OR_REFUSE(host_handle_create)
+STARTED_OR_REFUSE(host_handle_delete)
+STARTED_OR_REFUSE(handle_modify)
+
 void host_register_handlers(host *h, bridge *b)
 {
     h->b = b;
     bridge_register(b, RPC_START, handle_start, h);
     bridge_register(b, RPC_DUMP_STACKS, handle_dump_stacks, h);
+    bridge_register(b, RPC_CREATE, host_handle_create_checked, h);
+    bridge_register(b, RPC_DELETE_CONTAINER_STATE, host_handle_delete_checked, h);
+    bridge_register(b, RPC_MODIFY_SETTINGS, handle_modify_checked, h);
 }

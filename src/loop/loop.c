@@ -459,5 +459,7 @@ int loop_run(loop *l)
         if (r < 0)
             return r;
     }
+    /* the loop stays usable (the agent runs it again to tear down) */
+    l->quit = false;
     return l->quit_code;
 }

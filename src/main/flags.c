@@ -18,6 +18,8 @@ typedef struct flag_def {
 #define FD(n, t, m, h) {n, t, offsetof(gcs_config, m), h}
 
 static const flag_def defs[] = {
+    FD("allowed-roots", F_STR, allowed_roots,
+       "Colon-separated directories that host-supplied bundle, scratch and sandbox paths must lie under"),
     FD("cgroup-root", F_STR, cgroup_root, "Root of the cgroup filesystem the agent manages (tests point it at a fake tree)"),
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
@@ -36,6 +38,10 @@ static const flag_def defs[] = {
     FD("root-mem-reserve-bytes", F_U64, root_mem_reserve_bytes,
        "the amount of memory reserved for the orchestration, the rest will be assigned to containers"),
     FD("runtime", F_STR, runtime, "OCI runtime binary (runc or crun, or a path)"),
+    FD("runtime-no-pivot", F_BOOL, runtime_no_pivot,
+       "Pass --no-pivot to the runtime's create (needed when the VM's root is an initramfs)"),
+    FD("runtime-timeout", F_U64, runtime_timeout,
+       "Seconds one runtime invocation may take before it is killed and reported as failed"),
     FD("runtime-root", F_STR, runtime_root, "State directory passed to the runtime as --root (empty: the runtime's default)"),
     FD("scrub-logs", F_BOOL, scrub_logs, "If true, scrub potentially sensitive information from logging"),
     FD("transport", F_STR, transport,
@@ -62,6 +68,8 @@ void gcs_config_defaults(gcs_config *c)
     c->runtime_root = "";
     c->cgroup_root = "/sys/fs/cgroup";
     c->max_frame_bytes = MSG_MAX_IN_DEFAULT;
+    c->allowed_roots = "/run/gcs:/run/mounts";
+    c->runtime_timeout = 120;
 }
 
 int flags_parse_bool(const char *s, bool *ret)

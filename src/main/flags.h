@@ -27,6 +27,9 @@ typedef struct gcs_config {
     const char *runtime_root;
     const char *cgroup_root;
     uint64_t max_frame_bytes;
+    const char *allowed_roots;
+    bool runtime_no_pivot;
+    uint64_t runtime_timeout;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

@@ -108,6 +108,8 @@ int main(int argc, char **argv)
     bridge_set_on_gone(b, on_bridge_gone, l);
     host *h = host_new(l, &cfg, &t);
     host_register_handlers(h, b);
+    if (host_start(h, &err) < 0)
+        fatal("cannot start the agent", err_msg(&err));
 
     cleanup_free char *where = cfg.use_inouterr ? xstrdup("stdio") : transport_describe(&t, GCS_BRIDGE_PORT);
     log_info("GCS started", KV_S("version", GCS_VERSION), KV_S("bridge", where), KV_B("v4", cfg.v4),
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
     int rc = loop_run(l);
 
     bridge_stop(b);
+    host_shutdown(h);
     bridge_free(b);
     host_free(h);
     loop_free(l);

@@ -1,0 +1,647 @@
+/* container.c — CreateContainer and DeleteContainerState for every kind of
+ * container (pod-model.md 1.3, 1.4, 3, 5.3, 5.5; bridge-protocol.md 4.1,
+ * 4.11).
+ *
+ * Create validates every host-supplied ID and path before it touches the
+ * filesystem (7.3 item 2), reserves the pod entry before building anything
+ * under a shared root (7.3 item 3), runs the runtime's create step as an
+ * asynchronous child, and on any failure undoes exactly what it did,
+ * including a runtime container it created (7.3 items 4, 5). Delete is
+ * complete and can be called twice. */
+#include "host/host_internal.h"
+
+#include "common/log.h"
+#include "common/path.h"
+#include "network/netfiles.h"
+#include "pod/annotations.h"
+#include "pod/paths.h"
+#include "spec/spec.h"
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+static const char *state_name(enum ctr_state s)
+{
+    static const char *const n[] = {"creating", "created", "running", "terminated", "deleting"};
+    return n[s];
+}
+
+void container_free(container *c)
+{
+    if (!c)
+        return;
+    pod_class_done(&c->cls);
+    free(c->id);
+    free(c->bundle);
+    free(c->scratch);
+    free(c->root);
+    free(c->activity_id);
+    free(c->netns_id);
+    json_decref(c->spec);
+    free(c);
+}
+
+container *host_lookup(host *h, const char *id, gcs_err *err)
+{
+    container *c = strmap_get(h->containers, id ? id : "");
+    if (!c) {
+        err_set(err, HR_VMCOMPUTE_SYSTEM_NOT_FOUND, "container %s not found", id ? id : "");
+        return NULL;
+    }
+    if (c->state == CTR_CREATING || c->state == CTR_DELETING) {
+        err_set(err, HR_VMCOMPUTE_INVALID_STATE, "container %s is %s", id,
+                c->state == CTR_CREATING ? "still being created" : "being deleted");
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- path policy ---- */
+
+/* Every host-supplied path the agent creates or removes must be absolute,
+ * free of "." and ".." elements, and inside one of the -allowed-roots. */
+static int check_host_path(host *h, const char *what, const char *p, bool may_be_empty, gcs_err *err)
+{
+    if (str_empty(p)) {
+        if (may_be_empty)
+            return 0;
+        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "%s is required", what);
+    }
+    if (p[0] != '/')
+        return err_set(err, HR_E_INVALIDARG, "%s %s is not an absolute path", what, p);
+    for (const char *s = p; *s;) {
+        const char *e = strchrnul(s + 1, '/');
+        size_t n = (size_t)(e - s - 1);
+        if ((n == 1 && s[1] == '.') || (n == 2 && s[1] == '.' && s[2] == '.'))
+            return err_set(err, HR_E_INVALIDARG, "%s %s contains a '.' or '..' element", what, p);
+        s = e;
+    }
+    cleanup_free char *clean = path_clean(p);
+    if (streq(clean, "/"))
+        return err_set(err, HR_E_INVALIDARG, "%s may not be /", what);
+    cleanup_free char *roots = xstrdup(h->cfg->allowed_roots);
+    char *save = NULL;
+    for (char *r = strtok_r(roots, ":", &save); r; r = strtok_r(NULL, ":", &save)) {
+        cleanup_free char *rc = path_clean(r);
+        if (path_is_within(rc, clean) && !streq(rc, clean))
+            return 0;
+    }
+    return err_set(err, HR_E_INVALIDARG, "%s %s is outside the allowed roots (%s)", what, p, h->cfg->allowed_roots);
+}
+
+/* ---- small filesystem helpers ---- */
+
+static int mkdir_p_tracked(const char *path, mode_t mode, bool *created, gcs_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return err_set(err, HR_E_FAIL, "%s exists and is not a directory", path);
+        *created = false;
+        return 0;
+    }
+    int r = storage_mkdir_p(path, mode, err);
+    if (r < 0)
+        return r;
+    *created = true;
+    return 0;
+}
+
+/* Remove a directory tree the host pointed us at, never crossing into a
+ * mount: when the path itself is a mount point (a scratch disk), only its
+ * contents go. */
+void host_remove_tree(const char *path, const char *what, gcs_err *err)
+{
+    gcs_err e = GCS_ERR_INIT;
+    bool mp = false;
+    if (storage_is_mountpoint(path, &mp, &e) < 0) {
+        err_clear(&e);
+        mp = false;
+    }
+    if (!mp) {
+        if (storage_remove_all(path, &e) < 0) {
+            log_warn("cannot remove directory", KV_S("what", what), KV_S("path", path), KV_S("error", err_msg(&e)));
+            if (err && !err_isset(err))
+                err_move(err, &e);
+        }
+        err_clear(&e);
+        return;
+    }
+    cleanup_dir DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        cleanup_free char *child = path_join(path, de->d_name);
+        if (storage_remove_all(child, &e) < 0) {
+            log_warn("cannot remove", KV_S("what", what), KV_S("path", child), KV_S("error", err_msg(&e)));
+            if (err && !err_isset(err))
+                err_move(err, &e);
+        }
+        err_clear(&e);
+    }
+}
+
+/* pod-model.md 5.5 step 5.7: the V2 pod directory goes once it is empty. */
+void host_remove_v2_pod_dir(const char *bundle)
+{
+    if (!path_is_within(POD_V2_ROOT_PREFIX, bundle))
+        return;
+    cleanup_free char *parent = path_dir(bundle);
+    if (!streq(parent, POD_V2_ROOT_PREFIX) && rmdir(parent) < 0 && errno != ENOTEMPTY && errno != ENOENT)
+        log_warn("cannot remove V2 pod directory", KV_S("path", parent), KV_S("error", strerror(errno)));
+}
+
+static void unlink_quiet(const char *dir, const char *name)
+{
+    cleanup_free char *p = path_join(dir, name);
+    unlink(p);
+}
+
+/* ---- teardown (delete, failed create, shutdown) ---- */
+
+enum teardown_mode { TD_ROLLBACK, TD_DELETE, TD_SHUTDOWN };
+
+typedef struct teardown {
+    container *c;
+    enum teardown_mode mode;
+    teardown_done_fn done;
+    void *data;
+    gcs_err err;
+} teardown;
+
+static void teardown_files(teardown *td)
+{
+    container *c = td->c;
+    host *h = c->h;
+    gcs_err step = GCS_ERR_INIT;
+
+    if (c->init_pid > 0)
+        loop_child_unwatch(h->l, c->init_pid);
+
+    /* scratch: pod-model.md 5.5 step 5.5 */
+    if (td->mode != TD_ROLLBACK && !str_empty(c->scratch))
+        host_remove_tree(c->scratch, "scratch", &td->err);
+
+    pod *p = c->cls.sandbox_id ? strmap_get(h->pods, c->cls.sandbox_id) : NULL;
+    bool bundle_is_root = p && p->bundle && streq(p->bundle, c->bundle) && streq(p->root, c->bundle);
+
+    /* bundle: 5.5 step 5.6 (a V1 sandbox's bundle is its pod's root: the pod
+     * removes it when it goes) */
+    if (!bundle_is_root) {
+        if (td->mode == TD_ROLLBACK) {
+            unlink_quiet(c->bundle, "config.json");
+            unlink_quiet(c->bundle, "init.pid");
+            unlink_quiet(c->bundle, "runc.log");
+            if (c->bundle_created)
+                host_remove_tree(c->bundle, "bundle", &td->err);
+        } else {
+            host_remove_tree(c->bundle, "bundle", &td->err);
+            host_remove_v2_pod_dir(c->bundle);
+        }
+    } else {
+        unlink_quiet(c->bundle, "config.json");
+        unlink_quiet(c->bundle, "init.pid");
+        unlink_quiet(c->bundle, "runc.log");
+    }
+
+    /* pod membership: 5.5 step 6.3 */
+    if (p && c->pod_member) {
+        if (c->cls.is_sandbox && streq(c->id, p->sandbox_id)) {
+            p->sandbox_gone = true;
+            p->delete_root = td->mode != TD_ROLLBACK;
+        }
+        pod_release(h, p, c->id, &step);
+        if (err_isset(&step) && !err_isset(&td->err))
+            err_move(&td->err, &step);
+        err_clear(&step);
+    }
+    log_info(td->mode == TD_ROLLBACK ? "container create rolled back" : "container deleted", KV_S("container", c->id),
+             KV_S("error", err_msg(&td->err)));
+    strmap_take(h->containers, c->id);
+    container_free(c);
+    h->teardowns_inflight--;
+    td->done(h, err_isset(&td->err) ? &td->err : NULL, td->data);
+    err_clear(&td->err);
+    free(td);
+}
+
+static void on_runtime_deleted(runtime_result *res, void *data)
+{
+    teardown *td = data;
+    if (err_isset(&res->err)) {
+        /* a container the runtime never finished creating is not an error */
+        if (res->err.hr != HR_VMCOMPUTE_SYSTEM_NOT_FOUND) {
+            log_warn("runtime delete failed", KV_S("container", td->c->id), KV_S("error", err_msg(&res->err)));
+            if (!err_isset(&td->err))
+                err_move(&td->err, &res->err);
+        }
+    }
+    teardown_files(td);
+}
+
+void container_teardown(container *c, bool force, teardown_done_fn done, void *data)
+{
+    teardown *td = xzalloc(sizeof(*td));
+    td->c = c;
+    td->mode = c->state == CTR_CREATING ? TD_ROLLBACK : force ? TD_SHUTDOWN : TD_DELETE;
+    td->done = done;
+    td->data = data;
+    c->state = CTR_DELETING;
+    c->h->teardowns_inflight++;
+    if (c->runtime_created) {
+        gcs_err e = GCS_ERR_INIT;
+        bool f = force || td->mode == TD_ROLLBACK;
+        if (runtime_delete(c->h->rt, c->id, f, on_runtime_deleted, td, &e) == 0)
+            return;
+        err_move(&td->err, &e);
+    }
+    teardown_files(td);
+}
+
+/* ---- create ---- */
+
+static void on_init_exit(loop *l, pid_t pid, int status, void *data)
+{
+    (void)l;
+    container *c = data;
+    c->exit_status = status;
+    if (c->state == CTR_CREATED || c->state == CTR_RUNNING)
+        c->state = CTR_TERMINATED;
+    log_info("container init exited", KV_S("container", c->id), KV_I("pid", pid), KV_I("status", status));
+}
+
+typedef struct create_failure {
+    bridge_req *req;
+    gcs_err err; /* the create error, answered once the undo has finished */
+} create_failure;
+
+static void create_failed_done(host *h, const gcs_err *terr, void *data)
+{
+    (void)h;
+    create_failure *f = data;
+    if (terr)
+        log_warn("create rollback incomplete", KV_S("error", err_msg(terr)));
+    bridge_respond_error(f->req, &f->err);
+    err_clear(&f->err);
+    free(f);
+}
+
+/* Fail a create: undo everything, then answer with err (moved). */
+static void create_fail(container *c, bridge_req *req, gcs_err *err)
+{
+    create_failure *f = xzalloc(sizeof(*f));
+    f->req = req;
+    err_move(&f->err, err);
+    c->pending = NULL;
+    container_teardown(c, false, create_failed_done, f);
+}
+
+static int read_pid_file(const char *path, pid_t *ret, gcs_err *err)
+{
+    cleanup_free char *s = NULL;
+    int r = read_file(path, &s, NULL);
+    if (r < 0)
+        return err_errno(err, HR_E_FAIL, -r, "read pid file %s", path);
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (v <= 0 || (*end && *end != '\n'))
+        return err_set(err, HR_E_FAIL, "bad pid file %s", path);
+    *ret = (pid_t)v;
+    return 0;
+}
+
+static void on_runtime_created(runtime_result *res, void *data)
+{
+    container *c = data;
+    bridge_req *req = c->pending;
+    gcs_err err = GCS_ERR_INIT;
+    if (err_isset(&res->err)) {
+        err_move(&err, &res->err);
+        create_fail(c, req, &err);
+        return;
+    }
+    cleanup_free char *pidfile = path_join(c->bundle, "init.pid");
+    if (read_pid_file(pidfile, &c->init_pid, &err) < 0) {
+        create_fail(c, req, &err);
+        return;
+    }
+    loop_child_watch(c->h->l, c->init_pid, on_init_exit, c);
+    if (c->state == CTR_CREATING)
+        c->state = CTR_CREATED; /* on_init_exit may already have run */
+    c->pending = NULL;
+    log_info("container created", KV_S("container", c->id), KV_S("kind", pod_kind_name(c->cls.kind)),
+             KV_S("pod", c->cls.sandbox_id), KV_I("pid", c->init_pid), KV_S("bundle", c->bundle),
+             KV_D("duration_ms", (double)(now_ns() - c->started_ns) / 1e6));
+    json_t *o = json_object();
+    json_object_set_new(o, "SelectedProtocolVersion", json_integer(0));
+    bridge_respond(req, o);
+}
+
+static int write_sandbox_files(host *h, container *c, pod *p, gcs_err *err)
+{
+    json_t *spec = c->spec;
+    const char *hostname = json_string_value(json_object_get(spec, "hostname"));
+    if (str_empty(hostname))
+        hostname = h->uvm_hostname;
+    int r = netfiles_validate_hostname(hostname, err);
+    if (r < 0)
+        return r;
+    /* pod-model.md 3.4 step 1 */
+    r = mkdir_p_tracked(p->root, 0755, &p->root_created, err);
+    if (r < 0)
+        return r;
+    /* steps 2, 3 */
+    cleanup_free char *hn = netfiles_hostname_content(hostname);
+    cleanup_free char *hosts = netfiles_hosts_content(hostname);
+    cleanup_free char *hn_path = sandbox_hostname_path(p->root);
+    cleanup_free char *hosts_path = sandbox_hosts_path(p->root);
+    if ((r = netfiles_write(hn_path, hn, err)) < 0 || (r = netfiles_write(hosts_path, hosts, err)) < 0)
+        return r;
+    /* steps 4, 5 */
+    bool skip = pod_annotation_skip_networking(json_object_get(spec, "annotations"));
+    nsreg_ns *ns = NULL;
+    if (skip || c->cls.kind == POD_KIND_VPOD_SANDBOX) {
+        bool existed = nsreg_get(h->netns, c->netns_id, NULL) != NULL;
+        ns = nsreg_get_or_create(h->netns, c->netns_id);
+        if (!existed)
+            p->netns_id = xstrdup(c->netns_id);
+    } else {
+        ns = nsreg_get(h->netns, c->netns_id, NULL);
+        if (!ns)
+            return err_set(err, HR_NOT_FOUND, "network namespace %s not found (no Network Add for it, and %s is not set)",
+                           c->netns_id, POD_ANN_SKIP_POD_NETWORKING);
+    }
+    nsreg_strv searches = {0}, servers = {0};
+    nsreg_ns_dns_config(ns, &searches, &servers);
+    cleanup_free char *resolv = NULL;
+    r = netfiles_resolv_conf_content((const char *const *)searches.v, searches.n, (const char *const *)servers.v,
+                                     servers.n, NULL, 0, &resolv, err);
+    nsreg_strv_done(&searches);
+    nsreg_strv_done(&servers);
+    if (r < 0)
+        return r;
+    cleanup_free char *rpath = sandbox_resolv_conf_path(p->root);
+    return netfiles_write(rpath, resolv, err);
+}
+
+static int hugetlb_mount(const char *target, const char *pagesize, void *userdata, gcs_err *err)
+{
+    (void)userdata;
+    return storage_mount_hugetlbfs(target, pagesize, err);
+}
+
+static char *standalone_resolv(host *h, const char *nsid)
+{
+    nsreg_ns *ns = nsreg_get(h->netns, nsid, NULL);
+    if (!ns)
+        return xstrdup("");
+    nsreg_strv searches = {0}, servers = {0};
+    nsreg_ns_dns_config(ns, &searches, &servers);
+    char *resolv = NULL;
+    gcs_err e = GCS_ERR_INIT;
+    if (netfiles_resolv_conf_content((const char *const *)searches.v, searches.n, (const char *const *)servers.v,
+                                     servers.n, NULL, 0, &resolv, &e) < 0)
+        resolv = xstrdup("");
+    err_clear(&e);
+    nsreg_strv_done(&searches);
+    nsreg_strv_done(&servers);
+    return resolv;
+}
+
+/* Per-kind setup (pod-model.md 5.3 step 5). */
+static int setup_kind(host *h, container *c, gcs_err *err)
+{
+    int r;
+    const char *sid = c->cls.sandbox_id;
+    switch (c->cls.kind) {
+    case POD_KIND_SANDBOX:
+    case POD_KIND_VPOD_SANDBOX: {
+        /* 7.3 item 3: the pod entry is reserved before anything is built under
+         * its root, so a second sandbox for the same (virtual) pod touches
+         * nothing of the live one. */
+        if (strmap_contains(h->pods, sid))
+            return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "pod %s already exists", sid);
+        pod *p = pod_new(sid);
+        strmap_set(h->pods, sid, p);
+        strmap_set(p->members, c->id, (void *)1);
+        c->pod_member = true;
+        p->bundle = xstrdup(c->bundle);
+        if ((r = sandbox_root_register(h->roots, sid, c->bundle, c->cls.vpid, &p->root, err)) < 0)
+            return r;
+        if (!streq(sid, c->id))
+            sandbox_root_register(h->roots, c->id, c->bundle, c->cls.vpid, NULL, NULL);
+        if (p->root != c->root) {
+            free(c->root);
+            c->root = xstrdup(p->root);
+        }
+        if ((r = check_host_path(h, "sandbox root", p->root, false, err)) < 0)
+            return r;
+        if ((r = write_sandbox_files(h, c, p, err)) < 0)
+            return r;
+        if ((r = spec_setup_sandbox(c->spec, sid, c->id, err)) < 0)
+            return r;
+        /* steps 7-10 */
+        if ((r = storage_sandbox_dirs_setup(p->root, err)) < 0)
+            return r;
+        p->dirs_set_up = true;
+        /* step 12 / 4.4 */
+        cleanup_free char *cgpath = pod_cgroup_path(sid);
+        json_t *res = json_object_get(json_object_get(c->spec, "linux"), "resources");
+        if ((r = cgroup_create(h->cgm, cgpath, res, &p->cg, err)) < 0)
+            return err_wrap(err, r, "create pod cgroup %s", cgpath);
+        return 0;
+    }
+    case POD_KIND_WORKLOAD:
+    case POD_KIND_VPOD_WORKLOAD: {
+        pod *p = strmap_get(h->pods, sid);
+        if (!p)
+            return err_set(err, HR_E_FAIL, "pod %s does not exist for workload container %s", sid, c->id);
+        if (p->sandbox_gone)
+            return err_set(err, HR_VMCOMPUTE_INVALID_STATE, "pod %s is being removed: its sandbox was deleted", sid);
+        if (strmap_contains(p->members, c->id))
+            return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "container %s already registered with pod %s",
+                           c->id, sid);
+        strmap_set(p->members, c->id, (void *)1);
+        c->pod_member = true;
+        free(c->root);
+        c->root = sandbox_root_resolve(h->roots, sid);
+        return spec_setup_workload(c->spec, sid, c->id, c->root, hugetlb_mount, h, err);
+    }
+    case POD_KIND_STANDALONE: {
+        free(c->root);
+        c->root = xstrdup(c->bundle);
+        cleanup_free char *resolv = standalone_resolv(h, c->netns_id);
+        if ((r = mkdir_p_tracked(c->bundle, 0700, &c->bundle_created, err)) < 0)
+            return r;
+        return spec_setup_standalone(c->spec, c->id, c->root, h->uvm_hostname, resolv, err);
+    }
+    case POD_KIND_MAX: break;
+    }
+    return err_set(err, HR_E_FAIL, "unknown container kind");
+}
+
+/* Everything synchronous before the runtime runs; on error the caller
+ * rolls back. */
+static int create_prepare(host *h, container *c, const msg_container_settings *cs, gcs_err *err)
+{
+    int r;
+    json_t *spec = c->spec;
+    if ((r = setup_kind(h, c, err)) < 0)
+        return r;
+
+    /* 5.3 step 6: the tee-log directory mount */
+    const char *teedir = spec_annotation(spec, POD_ANN_TEE_LOG_DIR_MOUNT);
+    if (!str_empty(teedir))
+        spec_add_tee_log_dir_mount(spec, teedir, c->root);
+
+    /* step 11: host networking drops the network namespace */
+    if (pod_annotation_bool(json_object_get(spec, "annotations"), POD_ANN_HOST_NETWORK, false)) {
+        json_t *nss = json_object_get(json_object_get(spec, "linux"), "namespaces");
+        size_t i;
+        json_t *ns;
+        json_array_foreach(nss, i, ns)
+        {
+            if (streq(json_string_value(json_object_get(ns, "type")), "network")) {
+                json_array_remove(nss, i);
+                break;
+            }
+        }
+    }
+
+    /* step 12: the bundle (0700) and config.json */
+    bool created = false;
+    if ((r = mkdir_p_tracked(c->bundle, 0700, &created, err)) < 0)
+        return r;
+    c->bundle_created = c->bundle_created || created;
+    cleanup_free char *cfg = path_join(c->bundle, "config.json");
+    cleanup_free char *text = json_dumps(spec, JSON_COMPACT);
+    if (!text)
+        return err_set(err, HR_E_FAIL, "cannot encode the OCI spec");
+    if ((r = write_file(cfg, text, strlen(text), 0600)) < 0)
+        return err_errno(err, HR_E_FAIL, -r, "write %s", cfg);
+    (void)cs;
+    return 0;
+}
+
+static int validate_settings(host *h, const char *id, const msg_create *m, gcs_err *err)
+{
+    const msg_container_settings *cs = &m->config;
+    if (!m->has_config)
+        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "ContainerConfig is missing");
+    /* bridge-protocol.md 4.1.1: schema >= 2.1 */
+    if (cs->schema_version.major < 2 || (cs->schema_version.major == 2 && cs->schema_version.minor < 1))
+        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "unsupported schema version %u.%u (need 2.1 or later)",
+                       cs->schema_version.major, cs->schema_version.minor);
+    const json_t *spec = cs->oci_specification;
+    if (!spec)
+        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "OciSpecification is missing");
+    static const char *const required[] = {"process", "root", "linux"};
+    for (size_t i = 0; i < ARRAY_SIZE(required); i++)
+        if (!json_is_object(json_object_get(spec, required[i])))
+            return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "OciSpecification.%s is missing or not an object",
+                           required[i]);
+    const char *rootpath = json_string_value(json_object_get(json_object_get(spec, "root"), "path"));
+    if (str_empty(rootpath) || rootpath[0] != '/')
+        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "OciSpecification.root.path must be an absolute path");
+    int r;
+    if ((r = pod_validate_container_id(id, false, err)) < 0)
+        return r;
+    if ((r = check_host_path(h, "OciBundlePath", cs->oci_bundle_path, false, err)) < 0)
+        return r;
+    return check_host_path(h, "ScratchDirPath", cs->scratch_dir_path, true, err);
+}
+
+void host_handle_create(bridge_req *req, void *ctx)
+{
+    host *h = ctx;
+    msg_create *m = req->msg;
+    const char *id = req->container_id;
+    gcs_err err = GCS_ERR_INIT;
+
+    if (strmap_contains(h->containers, id)) {
+        bridge_respond_hr(req, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "container %s already exists", id);
+        return;
+    }
+    if (validate_settings(h, id, m, &err) < 0) {
+        err_wrap(&err, err.code, "create container %s", id);
+        bridge_respond_error(req, &err);
+        err_clear(&err);
+        return;
+    }
+    json_t *spec = m->config.oci_specification;
+    pod_class cls;
+    if (pod_classify(id, json_object_get(spec, "annotations"), false, &cls, &err) < 0) {
+        err_wrap(&err, err.code, "create container %s", id);
+        bridge_respond_error(req, &err);
+        err_clear(&err);
+        return;
+    }
+
+    container *c = xzalloc(sizeof(*c));
+    c->h = h;
+    c->id = xstrdup(id);
+    c->cls = cls;
+    c->bundle = path_clean(m->config.oci_bundle_path);
+    c->scratch = str_empty(m->config.scratch_dir_path) ? xstrdup("") : path_clean(m->config.scratch_dir_path);
+    c->root = xstrdup(c->bundle);
+    c->activity_id = xstrdup(msg_is_guid(((msg_base *)m)->activity_id) ? ((msg_base *)m)->activity_id
+                                                                       : NULL_CONTAINER_ID);
+    c->netns_id = spec_network_namespace_id(spec);
+    c->spec = json_deep_copy(spec);
+    c->state = CTR_CREATING;
+    c->started_ns = now_ns();
+    c->pending = req;
+    /* 5.3 step 3: registered while creating, so lookups see "creating" */
+    strmap_set(h->containers, id, c);
+
+    if (create_prepare(h, c, &m->config, &err) < 0) {
+        err_wrap(&err, err.code, "create container %s", id);
+        create_fail(c, req, &err);
+        return;
+    }
+    /* step 13: the runtime's create, as an asynchronous child */
+    cleanup_free char *pidfile = path_join(c->bundle, "init.pid");
+    c->runtime_created = true; /* from here a rollback runs the runtime's delete */
+    if (runtime_create(h->rt, id, c->bundle, pidfile, NULL, NULL, on_runtime_created, c, &err) < 0) {
+        err_wrap(&err, err.code, "create container %s", id);
+        create_fail(c, req, &err);
+        return;
+    }
+}
+
+/* ---- delete ---- */
+
+static void delete_done(host *h, const gcs_err *err, void *data)
+{
+    (void)h;
+    bridge_req *req = data;
+    if (err)
+        bridge_respond_error(req, err);
+    else
+        bridge_respond(req, NULL);
+}
+
+void host_handle_delete(bridge_req *req, void *ctx)
+{
+    host *h = ctx;
+    gcs_err err = GCS_ERR_INIT;
+    container *c = host_lookup(h, req->container_id, &err);
+    if (!c) {
+        bridge_respond_error(req, &err);
+        err_clear(&err);
+        return;
+    }
+    /* Deliberate difference (7.3 item 14): a running container is refused
+     * and stays registered with all its files, instead of losing its bundle
+     * under a live process (test_delete_running_container_refused). */
+    if (c->state == CTR_RUNNING) {
+        bridge_respond_hr(req, HR_VMCOMPUTE_INVALID_STATE,
+                          "cannot delete container %s: it is still running (kill it and wait for it first)", c->id);
+        return;
+    }
+    log_debug("deleting container", KV_S("container", c->id), KV_S("state", state_name(c->state)));
+    container_teardown(c, false, delete_done, req);
+}

@@ -1,0 +1,101 @@
+/* host_internal.h — the agent's state, shared by the host's files.
+ *
+ * One `containers` map and one `pods` map for every kind of pod (the
+ * unified pod model, pod-model.md 1.4 / 5.1); sandbox roots in their own
+ * map (3.3). Everything lives on the loop's thread: no locks. */
+#pragma once
+
+#include "cgroup/cgroup.h"
+#include "common/strmap.h"
+#include "host/host.h"
+#include "network/nsreg.h"
+#include "pod/classify.h"
+#include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
+
+/* pod-model.md 5.2 */
+enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_TERMINATED, CTR_DELETING };
+
+typedef struct pod pod;
+
+typedef struct container {
+    host *h;
+    char *id;
+    pod_class cls;      /* kind, sandbox_id, vpid */
+    char *bundle;       /* OciBundlePath as sent */
+    char *scratch;      /* ScratchDirPath ("" if none) */
+    char *root;         /* the sandbox root this container uses */
+    char *activity_id;  /* of its CreateContainer, for the exit notification */
+    char *netns_id;     /* windows.network.networkNamespace, lower-cased */
+    json_t *spec;       /* the spec as written to config.json */
+    enum ctr_state state;
+    pid_t init_pid;
+    int exit_status;    /* raw wait status once terminated */
+    bool bundle_created;  /* we made the bundle directory */
+    bool runtime_created; /* the runtime holds a container under this id */
+    bool pod_member;      /* counted in its pod's members */
+    bridge_req *pending;  /* the request waiting on an async step */
+    uint64_t started_ns;
+} container;
+
+struct pod {
+    char *sandbox_id;
+    char *root;          /* its sandbox root (registered under the sandbox id) */
+    char *bundle;        /* the sandbox container's bundle */
+    char *netns_id;      /* namespace entry we created implicitly, or NULL */
+    bool root_created;   /* we made the root directory */
+    bool dirs_set_up;    /* sandboxMounts/tmpfs/hugepages/logs exist */
+    bool sandbox_gone;   /* the sandbox container was deleted; pod waits for members */
+    bool delete_root;    /* deleted (not rolled back): a root that is the bundle goes too */
+    cgroup *cg;          /* /pods/<sid> */
+    strmap *members;     /* container id -> (void *)1, the sandbox included */
+};
+
+struct host {
+    loop *l;
+    const gcs_config *cfg;
+    const transport *t;
+    bridge *b;
+    runtime *rt;
+    cgroup_mgr *cgm;
+    cgroup *pods_cg, *gcs_cg;
+    cgroup_pods_limiter limiter;
+    loop_timer *limit_timer;
+    strmap *containers; /* id -> container* */
+    strmap *pods;       /* sandbox id -> pod* */
+    sandbox_roots *roots;
+    nsreg *netns;
+    char *uvm_hostname;
+    uint64_t started_ns;
+    size_t teardowns_inflight;
+};
+
+/* container.c */
+void host_handle_create(bridge_req *req, void *ctx);
+void host_handle_delete(bridge_req *req, void *ctx);
+void container_free(container *c);
+/* Start removing a container (runtime delete, then files, pod release).
+ * done gets the first error (or NULL); the container is freed before it
+ * is called. force: kill a live init (used at agent shutdown). */
+typedef void (*teardown_done_fn)(host *h, const gcs_err *err, void *data);
+void container_teardown(container *c, bool force, teardown_done_fn done, void *data);
+
+/* Remove a directory tree the host pointed us at, never crossing into a
+ * mount (a path that is itself a mount point loses only its contents).
+ * Failures are logged and the first one kept in err (may be NULL). */
+void host_remove_tree(const char *path, const char *what, gcs_err *err);
+
+void host_remove_v2_pod_dir(const char *bundle);
+
+/* Look a container up for a request: not found -> 0xC037010E, still being
+ * created -> 0x80370105 (pod-model.md 5.2). */
+container *host_lookup(host *h, const char *id, gcs_err *err);
+
+/* pod.c */
+pod *pod_new(const char *sid);
+void pod_free(pod *p);
+/* Drop a member; when the sandbox is gone and no member is left, tear the
+ * pod down (mounts, root, cgroup, entry). Errors are added to err. */
+void pod_release(host *h, pod *p, const char *member, gcs_err *err);
+/* Tear down the pod's files and cgroup now (create rollback or release). */
+int pod_teardown(host *h, pod *p, gcs_err *err);

@@ -1,0 +1,185 @@
+"""Pods and containers for black-box tests: a busybox rootfs, OCI specs built
+from the real hcsshim fixture specs, CreateContainer documents, and checks of
+what is left on the machine (cgroups, mounts, directories, runtime state,
+processes)."""
+import copy
+import glob
+import json
+import os
+import shutil
+import subprocess
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+SHARED = os.environ.get("GCS_SHARED", os.path.abspath(os.path.join(REPO, "..", "shared")))
+FIXTURES = os.path.join(SHARED, "fixtures", "hcsshim-specs")
+
+CT_TYPE = "io.kubernetes.cri.container-type"
+SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
+VPOD_ID = "io.microsoft.cri.virtual-pod-id"
+SKIP_NET = "io.microsoft.cri.skip-pod-networking"
+
+V1_CONTROLLERS = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"]
+BUSYBOX_APPLETS = ["sh", "sleep", "cat", "echo", "true", "false", "ls", "ps", "id", "stty", "head", "wc", "env",
+                   "hostname", "mount", "dd", "md5sum", "sha256sum", "kill", "yes", "printf", "test", "pwd", "touch"]
+
+
+def make_rootfs(path):
+    """A read-only-usable busybox rootfs (root.path must be a real directory)."""
+    os.makedirs(os.path.join(path, "bin"), exist_ok=True)
+    shutil.copy2("/bin/busybox", os.path.join(path, "bin", "busybox"))
+    for a in BUSYBOX_APPLETS:
+        link = os.path.join(path, "bin", a)
+        if not os.path.lexists(link):
+            os.symlink("busybox", link)
+    for d in ["proc", "sys", "dev", "etc", "tmp", "run"]:
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    for f in ["hostname", "hosts", "resolv.conf"]:
+        open(os.path.join(path, "etc", f), "a").close()
+    with open(os.path.join(path, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    with open(os.path.join(path, "etc", "group"), "w") as f:
+        f.write("root:x:0:\nnogroup:x:65534:\n")
+    return path
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return json.load(f)
+
+
+def new_id(prefix=""):
+    """hcsshim uses 64 hex digits for CRI containers."""
+    return (prefix + uuid.uuid4().hex + uuid.uuid4().hex)[:64]
+
+
+def base_spec(rootfs, args=("/bin/sleep", "1000"), base="defaultlinuxspec.json"):
+    s = copy.deepcopy(fixture(base))
+    s.pop("hooks", None)
+    s["root"] = {"path": rootfs, "readonly": True}
+    s["process"]["args"] = list(args)
+    s["process"]["terminal"] = False
+    s["process"].setdefault("cwd", "/")
+    s["process"].setdefault("user", {"uid": 0, "gid": 0})
+    s.setdefault("linux", {}).setdefault("resources", {})
+    s["linux"].pop("cgroupsPath", None)
+    # this machine has no /sys/fs/cgroup mount type "cgroup" namespace issues; keep the fixture's mounts
+    return s
+
+
+def sandbox_spec(rootfs, sid, vpid=None, skip_net=True, hostname="", resources=None, netns=None):
+    s = base_spec(rootfs)
+    ann = {CT_TYPE: "sandbox", SANDBOX_ID: sid}
+    if skip_net:
+        ann[SKIP_NET] = "true"
+    if vpid:
+        ann[VPOD_ID] = vpid
+    s["annotations"] = ann
+    if hostname:
+        s["hostname"] = hostname
+    if resources is not None:
+        s["linux"]["resources"] = resources
+    s["windows"] = {"layerFolders": None, "network": {"networkNamespace": netns or str(uuid.uuid4())}}
+    return s
+
+
+def workload_spec(rootfs, sid, vpid=None, mounts=(), args=("/bin/sleep", "1000")):
+    s = base_spec(rootfs, args)
+    s.pop("hostname", None)
+    ann = {CT_TYPE: "container", SANDBOX_ID: sid}
+    if vpid:
+        ann[VPOD_ID] = vpid
+    s["annotations"] = ann
+    s["mounts"] += list(mounts)
+    s["windows"] = {"layerFolders": None}
+    return s
+
+
+def standalone_spec(rootfs, base="docker-sh.json"):
+    s = base_spec(rootfs, ("/bin/sleep", "1000"), base=base)
+    s.pop("annotations", None)
+    # Docker's own /etc/{hostname,hosts,resolv.conf} files do not exist here:
+    # drop those mounts so the agent provides its own (pod-model.md 3.7 standalone)
+    s["mounts"] = [m for m in s["mounts"] if not m.get("source", "").startswith("/var/lib/docker")]
+    # nor is AppArmor on this machine
+    s["process"].pop("apparmorProfile", None)
+    return s
+
+
+def settings(spec, bundle, scratch=""):
+    return {"SchemaVersion": {"Major": 2, "Minor": 1}, "OciBundlePath": bundle, "OciSpecification": spec,
+            "ScratchDirPath": scratch}
+
+
+def create(conn, cid, spec, bundle, scratch="", timeout=60):
+    doc = settings(spec, bundle, scratch)
+    return conn.call("Create", {"ContainerConfig": json.dumps(doc)}, container_id=cid, timeout=timeout)
+
+
+def delete(conn, cid, timeout=60):
+    return conn.call("DeleteContainerState", container_id=cid, timeout=timeout)
+
+
+def dump(conn):
+    msg = conn.call("DumpStacks", container_id="00000000-0000-0000-0000-000000000000")
+    assert msg["Result"] == 0, msg
+    return msg["GuestStacks"]
+
+
+# ---- what is on the machine ----
+
+def cgroup_dirs(rel):
+    """Every v1 controller directory for a cgroup path like /pods/x."""
+    return {c: f"/sys/fs/cgroup/{c}{rel}" for c in V1_CONTROLLERS if os.path.isdir(f"/sys/fs/cgroup/{c}")}
+
+
+def pods_children():
+    """Cgroups below /pods in any hierarchy (the agent's own /pods excluded)."""
+    out = []
+    for d in glob.glob("/sys/fs/cgroup/*/pods"):
+        for root, dirs, _ in os.walk(d):
+            out += [os.path.join(root, x) for x in dirs]
+    return sorted(out)
+
+
+def mountinfo(pid):
+    """Mount points in the agent's mount namespace."""
+    points = []
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            points.append((parts[4].encode().decode("unicode_escape"), line))
+    return points
+
+
+def mounts_under(pid, path):
+    return [m for m, _ in mountinfo(pid) if m == path or m.startswith(path.rstrip("/") + "/")]
+
+
+def runtime_list(runtime, root):
+    p = subprocess.run([runtime, "--root", root, "list", "-q"], capture_output=True, text=True, timeout=30)
+    return [x for x in p.stdout.split() if x]
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def container_pid(dump_text, cid):
+    for line in dump_text.splitlines():
+        line = line.strip()
+        if line.startswith("container " + cid + " "):
+            for kv in line.split():
+                if kv.startswith("pid="):
+                    return int(kv[4:])
+    return None
