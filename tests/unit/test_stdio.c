@@ -549,7 +549,10 @@ static void test_pty_resize_and_eio(void **state)
     memset(&p, 0, sizeof(p));
     p.l = l;
     p.r = r;
-    msg_vsock_stdio ports = {next_port++, next_port++, next_port++};
+    msg_vsock_stdio ports = {.std_in = next_port};
+    ports.std_out = next_port + 1;
+    ports.std_err = next_port + 2;
+    next_port += 3;
     uint32_t pv[] = {ports.std_in, ports.std_out, ports.std_err};
     for (int i = 0; i < 3; i++) {
         p.h[i].lfd = listen_port(pv[i]);
@@ -820,7 +823,8 @@ static void test_runc_console_socket(void **state)
     p.r = relay_pty_new(cg.master);
     p.pid = atoi(pids);
     track_pid(p.pid);
-    msg_vsock_stdio ports = {next_port++, next_port++, 0};
+    msg_vsock_stdio ports = {.std_in = next_port, .std_out = next_port + 1};
+    next_port += 2;
     for (int i = 0; i < 2; i++) {
         p.h[i].lfd = listen_port(i ? ports.std_out : ports.std_in);
         p.h[i].chunk = i ? 4096 : 0;
