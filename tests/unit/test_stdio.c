@@ -77,6 +77,7 @@ typedef struct proc {
     bool exited;
     int status;
     bool done;
+    bool free_in_done;
     int ndone;
     size_t got_at_exit;
 } proc;
@@ -186,6 +187,10 @@ static void on_relay_done(relay *r, void *data)
     assert_ptr_equal(r, p->r);
     p->done = true;
     p->ndone++;
+    if (p->free_in_done) {
+        relay_free(r);
+        p->r = NULL;
+    }
 }
 
 static bool run_until(loop *l, const bool *flag, uint64_t ms)
@@ -525,6 +530,43 @@ static void test_port_zero_rejected(void **state)
     assert_int_equal(conns.in, -1);
     assert_int_equal(conns.out, -1);
     assert_int_equal(conns.err, -1);
+}
+
+/* relay_free mid-transfer (watches live, buffers full) and from done_cb. */
+static void test_free_any_time(void **state)
+{
+    (void)state;
+    int before = count_fds();
+    loop *l = new_loop();
+    char *data = xzalloc(1 << 20);
+    proc p;
+    proc_start(&p, l, true, true, true, "exec cat");
+    p.h[1].paused = true;
+    h_update(l, &p.h[1]);
+    p.h[0].send = data;
+    p.h[0].send_len = 1 << 20;
+    h_update(l, &p.h[0]);
+    run_for(l, 200);
+    relay_free(p.r);
+    p.r = NULL;
+    run_for(l, 50); /* no callback touches the freed relay */
+    kill(p.pid, SIGKILL);
+    assert_true(run_until(l, &p.exited, 10000));
+    proc_free(&p);
+
+    proc_start(&p, l, false, true, false, "echo bye");
+    cleanup_err gcs_err e = GCS_ERR_INIT;
+    stdio_conns none = STDIO_CONNS_NONE;
+    assert_true(relay_start(l, p.r, &none, NULL, NULL, &e) < 0); /* a second start is refused */
+    p.free_in_done = true;
+    assert_true(run_until(l, &p.done, 10000));
+    assert_null(p.r);
+    assert_true(run_until(l, &p.exited, 10000));
+    assert_int_equal(p.h[1].got_len, 4);
+    proc_free(&p);
+    loop_free(l);
+    free(data);
+    assert_int_equal(count_fds(), before);
 }
 
 static bool contains(const hstream *h, const char *s)
@@ -902,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_output_not_lost_at_exit),
         cmocka_unit_test(test_host_vanishes),
         cmocka_unit_test(test_roundtrip_10mib_slow_host),
+        cmocka_unit_test(test_free_any_time),
         cmocka_unit_test(test_pty_resize_and_eio),
         cmocka_unit_test(test_console_socket_fake_sender),
         cmocka_unit_test(test_runc_console_socket),
