@@ -111,7 +111,7 @@ static void h_cb(loop *l, int fd, uint32_t events, void *data)
             h->shut = true;
         }
     }
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !h->paused && !h->eof) {
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && h->chunk && !h->paused && !h->eof) {
         if (h->got_len + h->chunk > h->got_cap) {
             h->got_cap = (h->got_len + h->chunk) * 2;
             h->got = xrealloc(h->got, h->got_cap);
