@@ -295,6 +295,12 @@ static void finish(bridge_req *req, int32_t hr, const char *errmsg, json_t *extr
 
 void bridge_respond(bridge_req *req, json_t *extra) { finish(req, 0, NULL, extra); }
 
+void bridge_drop(bridge_req *req)
+{
+    log_info("request dropped without a response", KV_S("type", msg_rpc_name(req->rpc)), KV_U("id", req->id));
+    req_free(req);
+}
+
 void bridge_respond_error(bridge_req *req, const gcs_err *err)
 {
     int32_t hr = err && err->hr ? err->hr : HR_E_FAIL;

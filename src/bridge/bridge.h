@@ -65,6 +65,8 @@ void bridge_set_on_gone(bridge *b, void (*fn)(void *ctx), void *ctx);
 void bridge_respond(bridge_req *req, json_t *extra);
 /* Answer with err's HRESULT and message (err is left untouched). Frees req. */
 void bridge_respond_error(bridge_req *req, const gcs_err *err);
+/* Finish a request without any response (UVM shutdown, 4.3). */
+void bridge_drop(bridge_req *req);
 /* Convenience: error response with a formatted message. */
 void bridge_respond_hr(bridge_req *req, int32_t hr, const char *fmt, ...) PRINTF(3, 4);
 

@@ -32,6 +32,15 @@ void container_free(container *c)
 {
     if (!c)
         return;
+    process_free(c->init);
+    if (c->execs) {
+        strmap_iter it = STRMAP_ITER_INIT;
+        const char *k;
+        void *v;
+        while (strmap_next(c->execs, &it, &k, &v))
+            process_free(v);
+        strmap_free(c->execs);
+    }
     pod_class_done(&c->cls);
     free(c->id);
     free(c->bundle);
@@ -178,8 +187,15 @@ static void teardown_files(teardown *td)
     host *h = c->h;
     gcs_err step = GCS_ERR_INIT;
 
-    if (c->init_pid > 0)
-        loop_child_unwatch(h->l, c->init_pid);
+    process_free(c->init);
+    c->init = NULL;
+    strmap_iter it = STRMAP_ITER_INIT;
+    const char *k;
+    void *v;
+    while (strmap_next(c->execs, &it, &k, &v)) {
+        strmap_take(c->execs, k);
+        process_free(v);
+    }
 
     /* scratch: pod-model.md 5.5 step 5.5 */
     if (td->mode != TD_ROLLBACK && !str_empty(c->scratch))
@@ -263,16 +279,6 @@ void container_teardown(container *c, bool force, teardown_done_fn done, void *d
 
 /* ---- create ---- */
 
-static void on_init_exit(loop *l, pid_t pid, int status, void *data)
-{
-    (void)l;
-    container *c = data;
-    c->exit_status = status;
-    if (c->state == CTR_CREATED || c->state == CTR_RUNNING)
-        c->state = CTR_TERMINATED;
-    log_info("container init exited", KV_S("container", c->id), KV_I("pid", pid), KV_I("status", status));
-}
-
 typedef struct create_failure {
     bridge_req *req;
     gcs_err err; /* the create error, answered once the undo has finished */
@@ -313,13 +319,14 @@ static int read_pid_file(const char *path, pid_t *ret, gcs_err *err)
     return 0;
 }
 
-static void on_runtime_created(runtime_result *res, void *data)
+static void create_join_done(container *c)
 {
-    container *c = data;
+    if (--c->create_join > 0)
+        return;
     bridge_req *req = c->pending;
     gcs_err err = GCS_ERR_INIT;
-    if (err_isset(&res->err)) {
-        err_move(&err, &res->err);
+    if (err_isset(&c->init->join_err)) {
+        err_move(&err, &c->init->join_err);
         create_fail(c, req, &err);
         return;
     }
@@ -328,9 +335,9 @@ static void on_runtime_created(runtime_result *res, void *data)
         create_fail(c, req, &err);
         return;
     }
-    loop_child_watch(c->h->l, c->init_pid, on_init_exit, c);
+    process_watch(c->init, c->init_pid);
     if (c->state == CTR_CREATING)
-        c->state = CTR_CREATED; /* on_init_exit may already have run */
+        c->state = CTR_CREATED;
     c->pending = NULL;
     log_info("container created", KV_S("container", c->id), KV_S("kind", pod_kind_name(c->cls.kind)),
              KV_S("pod", c->cls.sandbox_id), KV_I("pid", c->init_pid), KV_S("bundle", c->bundle),
@@ -338,6 +345,72 @@ static void on_runtime_created(runtime_result *res, void *data)
     json_t *o = json_object();
     json_object_set_new(o, "SelectedProtocolVersion", json_integer(0));
     bridge_respond(req, o);
+}
+
+static void on_runtime_created(runtime_result *res, void *data)
+{
+    container *c = data;
+    if (err_isset(&res->err)) {
+        if (!err_isset(&c->init->join_err))
+            err_move(&c->init->join_err, &res->err);
+        if (c->init->cs && c->create_join > 1) {
+            relay_console_cancel(c->init->cs); /* no console will come */
+            c->create_join--;
+        }
+    }
+    create_join_done(c);
+}
+
+static void on_init_console(relay_console_socket *cs, int master, const gcs_err *e, void *data)
+{
+    (void)cs;
+    container *c = data;
+    if (e) {
+        if (!err_isset(&c->init->join_err)) {
+            c->init->join_err.hr = e->hr;
+            c->init->join_err.msg = xasprintf("console: %s", err_msg(e));
+        }
+    } else {
+        c->init->relay = relay_pty_new(master);
+    }
+    create_join_done(c);
+}
+
+/* The init's stdio exists from create on; the host's sockets are attached
+ * when it starts the container (4.4 case B). */
+static int prepare_init_stdio(host *h, container *c, runtime_stdio *rs, const char **console, gcs_err *err)
+{
+    c->init = process_new(h, c, true);
+    c->create_join = 1;
+    *console = NULL;
+    if (json_is_true(json_object_get(json_object_get(c->spec, "process"), "terminal"))) {
+        int r = relay_console_socket_new(h->statedir, &c->init->cs, err);
+        if (r < 0 || (r = relay_console_receive(h->l, c->init->cs, on_init_console, c, err)) < 0)
+            return r;
+        *console = relay_console_socket_path(c->init->cs);
+        c->create_join++;
+        return 0;
+    }
+    int r = relay_pipes_new(true, true, true, &c->init->relay, err);
+    if (r < 0)
+        return r;
+    int fds[3];
+    relay_child_fds(c->init->relay, fds);
+    *rs = (runtime_stdio){fds[0], fds[1], fds[2]};
+    return 0;
+}
+
+static bool spec_owns_pidns(const json_t *spec)
+{
+    json_t *nss = json_object_get(json_object_get(spec, "linux"), "namespaces");
+    size_t i;
+    json_t *ns;
+    json_array_foreach(nss, i, ns)
+    {
+        if (streq(json_string_value(json_object_get(ns, "type")), "pid"))
+            return str_empty(json_string_value(json_object_get(ns, "path")));
+    }
+    return false;
 }
 
 static int write_sandbox_files(host *h, container *c, pod *p, gcs_err *err)
@@ -592,6 +665,7 @@ void host_handle_create(bridge_req *req, void *ctx)
     c->netns_id = spec_network_namespace_id(spec);
     c->spec = json_deep_copy(spec);
     c->state = CTR_CREATING;
+    c->execs = strmap_new(NULL);
     c->started_ns = now_ns();
     c->pending = req;
     /* 5.3 step 3: registered while creating, so lookups see "creating" */
@@ -604,8 +678,17 @@ void host_handle_create(bridge_req *req, void *ctx)
     }
     /* step 13: the runtime's create, as an asynchronous child */
     cleanup_free char *pidfile = path_join(c->bundle, "init.pid");
+    runtime_stdio rs = {-1, -1, -1};
+    const char *console = NULL;
+    c->owns_pidns = spec_owns_pidns(c->spec);
+    if (prepare_init_stdio(h, c, &rs, &console, &err) < 0) {
+        err_wrap(&err, err.code, "create container %s", id);
+        create_fail(c, req, &err);
+        return;
+    }
     c->runtime_created = true; /* from here a rollback runs the runtime's delete */
-    if (runtime_create(h->rt, id, c->bundle, pidfile, NULL, NULL, on_runtime_created, c, &err) < 0) {
+    if (runtime_create(h->rt, id, c->bundle, pidfile, console, console ? NULL : &rs, on_runtime_created, c, &err) <
+        0) {
         err_wrap(&err, err.code, "create container %s", id);
         create_fail(c, req, &err);
         return;

@@ -4,6 +4,7 @@
 #include "pod/paths.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/utsname.h>
 
 #define MONITOR_MS 1000
@@ -20,6 +21,7 @@ host *host_new(loop *l, const gcs_config *cfg, const transport *t)
     h->pods = strmap_new(NULL);
     h->roots = sandbox_roots_new();
     h->netns = nsreg_new();
+    h->uvm_procs = strmap_new(NULL);
     struct utsname u;
     h->uvm_hostname = xstrdup(uname(&u) == 0 ? u.nodename : "localhost");
     return h;
@@ -57,6 +59,10 @@ int host_start(host *h, gcs_err *err)
     h->limiter.reserve = h->cfg->root_mem_reserve_bytes;
     h->limiter.last_applied = limit;
     h->limit_timer = loop_timer_add(h->l, POD_LIMIT_REFRESH_MS, refresh_pod_limit, h);
+    char tmpl[] = "/run/gcs-agent.XXXXXX";
+    if (!mkdtemp(tmpl))
+        return err_errno(err, HR_E_FAIL, errno, "create the agent's state directory under /run");
+    h->statedir = xstrdup(tmpl);
     h->rt = runtime_new(h->l, h->cfg->runtime, h->cfg->runtime_root);
     runtime_set_no_pivot(h->rt, h->cfg->runtime_no_pivot);
     runtime_set_timeout_ms(h->rt, h->cfg->runtime_timeout * 1000);
@@ -114,6 +120,18 @@ void host_shutdown(host *h)
         loop_timer_cancel(h->l, h->limit_timer);
         h->limit_timer = NULL;
     }
+    host_free_overlays(h);
+    it = (strmap_iter)STRMAP_ITER_INIT;
+    while (strmap_next(h->uvm_procs, &it, &k, &v)) {
+        process *p = v;
+        if (!p->exited && p->watched)
+            kill(p->pid, SIGKILL); /* by pid: ours, still unreaped */
+        strmap_take(h->uvm_procs, k);
+        process_free(p);
+    }
+    if (h->statedir && rmdir(h->statedir) < 0)
+        log_warn("cannot remove the agent's state directory", KV_S("path", h->statedir),
+                 KV_S("error", strerror(errno)));
     gcs_err err = GCS_ERR_INIT;
     if (cgroup_teardown_agent(h->cgm, getpid(), h->pods_cg, h->gcs_cg, &err) < 0)
         log_warn("cannot remove the agent's cgroups", KV_S("error", err_msg(&err)));
@@ -133,6 +151,12 @@ void host_free(host *h)
     it = (strmap_iter)STRMAP_ITER_INIT;
     while (strmap_next(h->pods, &it, &k, &v))
         pod_free(v);
+    it = (strmap_iter)STRMAP_ITER_INIT;
+    while (strmap_next(h->uvm_procs, &it, &k, &v))
+        process_free(v);
+    strmap_free(h->uvm_procs);
+    host_free_overlays(h);
+    free(h->statedir);
     strmap_free(h->containers);
     strmap_free(h->pods);
     sandbox_roots_free(h->roots);
@@ -205,10 +229,11 @@ static void handle_dump_stacks(bridge_req *req, void *ctx)
     it = (strmap_iter)STRMAP_ITER_INIT;
     while (strmap_next(h->containers, &it, &k, &v)) {
         container *c = v;
-        tput(&t, "  container %s kind=%s state=%s pod=%s pid=%d bundle=%s root=%s\n", k, pod_kind_name(c->cls.kind),
-             ctr_state_name(c->state), c->cls.sandbox_id ? c->cls.sandbox_id : "", (int)c->init_pid, c->bundle,
-             c->root ? c->root : "");
+        tput(&t, "  container %s kind=%s state=%s pod=%s pid=%d bundle=%s root=%s execs=%zu\n", k,
+             pod_kind_name(c->cls.kind), ctr_state_name(c->state), c->cls.sandbox_id ? c->cls.sandbox_id : "",
+             (int)c->init_pid, c->bundle, c->root ? c->root : "", c->execs ? strmap_count(c->execs) : 0);
     }
+    tput(&t, "uvm processes: %zu\n", strmap_count(h->uvm_procs));
     cleanup_free char *pending = bridge_describe_pending(h->b, 100);
     tput(&t, "pending requests:\n%s", pending);
     json_t *o = json_object();
@@ -241,7 +266,27 @@ static void handle_modify(bridge_req *req, void *ctx)
         err_clear(&err);
         return;
     }
-    if (r == RES_POD_CGROUP_MEMORY_LIMIT && streq(req->container_id, NULL_CONTAINER_ID)) {
+    if (!streq(req->container_id, NULL_CONTAINER_ID)) {
+        /* 4.9: a container target takes only ContainerConstraints */
+        container *c = host_lookup(h, req->container_id, &err);
+        if (!c) {
+            bridge_respond_error(req, &err);
+            err_clear(&err);
+            return;
+        }
+        if (r != RES_CONTAINER_CONSTRAINTS) {
+            bridge_respond_hr(req, HR_E_FAIL, "ModifySettings %s is not supported on a container",
+                              m->request.resource_type);
+            return;
+        }
+        host_handle_constraints(req, h, c, &s.constraints);
+        return;
+    }
+    if (r == RES_COMBINED_LAYERS) {
+        host_handle_modify_layers(req, h, rt, &s.layers);
+        return;
+    }
+    if (r == RES_POD_CGROUP_MEMORY_LIMIT) {
         /* pod-model.md 4.2 step 8: Update only */
         if (rt != REQ_UPDATE) {
             bridge_respond_hr(req, HR_E_FAIL, "the RequestType \"%s\" is not supported for %s",
@@ -259,37 +304,42 @@ static void handle_modify(bridge_req *req, void *ctx)
         bridge_respond(req, NULL);
         return;
     }
-    bridge_respond_hr(req, HR_E_NOTIMPL, "ModifySettings %s %s is not supported yet", m->request.resource_type,
-                      m->request.request_type ? m->request.request_type : "Add");
+    bridge_respond_hr(req, HR_E_NOTIMPL, "ModifySettings resource type %s is not supported yet (request %s)",
+                      m->request.resource_type, m->request.request_type ? m->request.request_type : "Add");
 }
 
-static void handle_not_started(bridge_req *req, void *ctx)
+/* Handlers that need the machine set up answer E_FAIL until host_start
+ * succeeded (the fuzz harness runs the bridge without it). */
+static void guarded(bridge_req *req, void *ctx)
 {
-    (void)ctx;
-    bridge_respond_hr(req, HR_E_FAIL, "the agent is not started");
+    struct host_guard *g = ctx;
+    if (!g->h->rt) {
+        bridge_respond_hr(req, HR_E_FAIL, "the agent is not started");
+        return;
+    }
+    g->fn(req, g->h);
 }
 
-#define STARTED_OR_REFUSE(fn)                                                                                     \
-    static void fn##_checked(bridge_req *req, void *ctx)                                                          \
-    {                                                                                                             \
-        host *h = ctx;                                                                                            \
-        if (!h->rt) {                                                                                             \
-            handle_not_started(req, ctx);                                                                         \
-            return;                                                                                               \
-        }                                                                                                         \
-        fn(req, ctx);                                                                                             \
-    }
-
-STARTED_OR_REFUSE(host_handle_create)
-STARTED_OR_REFUSE(host_handle_delete)
-STARTED_OR_REFUSE(handle_modify)
+static void register_guarded(host *h, bridge *b, unsigned rpc, bridge_handler_fn fn)
+{
+    h->guards[rpc].h = h;
+    h->guards[rpc].fn = fn;
+    bridge_register(b, rpc, guarded, &h->guards[rpc]);
+}
 
 void host_register_handlers(host *h, bridge *b)
 {
     h->b = b;
     bridge_register(b, RPC_START, handle_start, h);
     bridge_register(b, RPC_DUMP_STACKS, handle_dump_stacks, h);
-    bridge_register(b, RPC_CREATE, host_handle_create_checked, h);
-    bridge_register(b, RPC_DELETE_CONTAINER_STATE, host_handle_delete_checked, h);
-    bridge_register(b, RPC_MODIFY_SETTINGS, handle_modify_checked, h);
+    register_guarded(h, b, RPC_CREATE, host_handle_create);
+    register_guarded(h, b, RPC_DELETE_CONTAINER_STATE, host_handle_delete);
+    register_guarded(h, b, RPC_MODIFY_SETTINGS, handle_modify);
+    register_guarded(h, b, RPC_EXECUTE_PROCESS, host_handle_execute);
+    register_guarded(h, b, RPC_WAIT_FOR_PROCESS, host_handle_wait);
+    register_guarded(h, b, RPC_SIGNAL_PROCESS, host_handle_signal);
+    register_guarded(h, b, RPC_SHUTDOWN_GRACEFUL, host_handle_shutdown);
+    register_guarded(h, b, RPC_SHUTDOWN_FORCED, host_handle_shutdown);
+    register_guarded(h, b, RPC_RESIZE_CONSOLE, host_handle_resize);
+    register_guarded(h, b, RPC_GET_PROPERTIES, host_handle_get_properties);
 }

@@ -12,13 +12,48 @@
 #include "pod/classify.h"
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
+#include "stdio/stdio.h"
 
 /* pod-model.md 5.2 */
 enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_TERMINATED, CTR_DELETING };
 
 typedef struct pod pod;
+typedef struct container container;
 
-typedef struct container {
+/* Section 5 of bridge-protocol.md: what the exit notification says. */
+enum exit_type { EXIT_UNEXPECTED, EXIT_GRACEFUL, EXIT_FORCED };
+
+typedef struct waiter {
+    bridge_req *req;
+    loop_timer *timer;
+    struct process *p;
+    struct waiter *prev, *next;
+} waiter;
+
+/* A process the host can wait on: a container's init, an exec'd process, or
+ * a process started in the VM itself (c == NULL). */
+typedef struct process {
+    host *h;
+    container *c;
+    pid_t pid;
+    bool is_init;
+    bool watched;        /* pid known and registered with the loop */
+    bool exited;
+    int status;          /* raw wait status */
+    bool relay_finished; /* its output relays are done (or it has none) */
+    relay *relay;
+    relay_console_socket *cs;
+    waiter *waiters;
+    bool delivered;      /* a wait has received the exit code */
+    char *exec_json;     /* files of an exec, removed with it */
+    char *exec_pidfile;
+    bridge_req *pending; /* ExecuteProcess waiting for runtime + console */
+    int join;            /* async steps still to finish before answering */
+    gcs_err join_err;
+    stdio_conns conns;   /* host sockets kept until a pty master arrives */
+} process;
+
+struct container {
     host *h;
     char *id;
     pod_class cls;      /* kind, sandbox_id, vpid */
@@ -36,7 +71,13 @@ typedef struct container {
     bool pod_member;      /* counted in its pod's members */
     bridge_req *pending;  /* the request waiting on an async step */
     uint64_t started_ns;
-} container;
+    process *init;        /* created with the container, started by ExecuteProcess */
+    strmap *execs;        /* pid (decimal) -> process* */
+    enum exit_type exit_type;
+    bool notified;        /* the exit notification went out */
+    bool owns_pidns;      /* the spec has a pid namespace without a path */
+    int create_join;      /* runtime create + console receive */
+};
 
 struct pod {
     char *sandbox_id;
@@ -68,6 +109,14 @@ struct host {
     char *uvm_hostname;
     uint64_t started_ns;
     size_t teardowns_inflight;
+    strmap *uvm_procs;  /* pid (decimal) -> process* */
+    char *statedir;     /* agent-private files (console sockets) */
+    unsigned exec_seq;
+    strmap *overlays;   /* ContainerRootPath -> overlay record */
+    struct host_guard {
+        host *h;
+        bridge_handler_fn fn;
+    } guards[RPC_MAX];
 };
 
 /* container.c */
@@ -90,6 +139,21 @@ void host_remove_v2_pod_dir(const char *bundle);
 /* Look a container up for a request: not found -> 0xC037010E, still being
  * created -> 0x80370105 (pod-model.md 5.2). */
 container *host_lookup(host *h, const char *id, gcs_err *err);
+
+/* process.c */
+process *process_new(host *h, container *c, bool is_init);
+/* Respond to its waiters with an error, free relays and files. */
+void process_free(process *p);
+void process_watch(process *p, pid_t pid);
+void host_handle_execute(bridge_req *req, void *ctx);
+void host_handle_wait(bridge_req *req, void *ctx);
+void host_handle_signal(bridge_req *req, void *ctx);
+void host_handle_shutdown(bridge_req *req, void *ctx);
+void host_handle_resize(bridge_req *req, void *ctx);
+void host_handle_get_properties(bridge_req *req, void *ctx);
+void host_handle_modify_layers(bridge_req *req, host *h, enum msg_request_type rt, res_combined_layers *s);
+void host_handle_constraints(bridge_req *req, host *h, container *c, res_container_constraints *s);
+void host_free_overlays(host *h);
 
 /* pod.c */
 pod *pod_new(const char *sid);
