@@ -1,5 +1,6 @@
 # gcs — build, test, fuzz, bench, demo. Sources are found by wildcard:
-# every src/<module>/*.c goes into libgcs.a except the two entry points.
+# every src/<module>/*.c goes into libgcs.a except the entry points (gcs,
+# gcsctl, and the utility VM's init, which is a standalone static program).
 #
 #   make               build/gcs and build/gcsctl
 #   make check         unit tests (cmocka) + black-box system tests (pytest)
@@ -27,7 +28,8 @@ SANFLAGS := $(if $(SAN),$(SANITIZE))
 CFLAGS_ALL := -std=gnu17 $(WARN) $(OPT) $(SANFLAGS) -D_GNU_SOURCE -DGCS_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
-ENTRY := src/main/gcs.c $(wildcard src/gcsctl/*.c)
+INIT_SRCS := $(wildcard src/init/*.c)
+ENTRY := src/main/gcs.c $(wildcard src/gcsctl/*.c) $(INIT_SRCS)
 LIB_SRCS := $(filter-out $(ENTRY),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 GCSCTL_SRCS := $(wildcard src/gcsctl/*.c)
@@ -42,7 +44,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
 .PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean
-all: $(BUILD)/gcs $(BUILD)/gcsctl $(HELPER_BINS)
+all: $(BUILD)/gcs $(BUILD)/gcsctl $(BUILD)/gcs-init $(HELPER_BINS)
 
 Q := $(if $(V),,@)
 
@@ -60,6 +62,11 @@ $(BUILD)/gcs: $(BUILD)/obj/src/main/gcs.o $(BUILD)/libgcs.a
 
 $(BUILD)/gcsctl: $(GCSCTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libgcs.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# PID 1 of the utility VM: libc only, static so the initramfs needs no loader
+# for it (not under the sanitizers, which cannot link statically).
+$(BUILD)/gcs-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o)
+	$(CC) $(LDFLAGS_ALL) $(if $(SAN),,-static) -o $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libgcs.a
 	@mkdir -p $(dir $@)
