@@ -16,7 +16,10 @@
  *   6. gcs: argv is everything after " -- " on the kernel command line
  *      (default /bin/gcs -v4 -loglevel debug); stdout/stderr are the console,
  *      which the host reads from the VM's serial port
- *   7. reap every child; when gcs exits, kill what is left, sync, power off
+ *   7. reap every child; when gcs exits, kill what is left, sync, power off.
+ *      SIGTERM, SIGPWR and SIGINT (ctrl-alt-del, which the kernel turns into
+ *      a signal to init) are passed to gcs as SIGTERM: the VM goes down when
+ *      gcs has exited
  *
  * Unlike the agent, init calls waitpid itself: reaping is its job, and it has
  * no event loop. It refuses to run unless it is PID 1, so it can never mount
@@ -465,6 +468,9 @@ int main(int argc, char **argv)
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
+    /* ctrl-alt-del becomes SIGINT to us (a clean shutdown through gcs)
+     * instead of an immediate reboot. */
+    reboot(RB_DISABLE_CAD);
 
     setup_dev_and_console();
     setup_mounts();
