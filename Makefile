@@ -9,6 +9,8 @@
 #   make check-all     check + check-asan + fuzz-smoke (what CI runs)
 #   make demo          the demo
 #   make bench         the benchmarks under bench/
+#   make uvm           build/uvm/{vmlinuz,initrd.img}: gcs in a utility VM image
+#   make check-uvm     VM deps + image + tests/uvm (QEMU TCG; not in check-all)
 
 CC ?= gcc
 BUILD ?= build
@@ -43,7 +45,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
-.PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean
+.PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean uvm check-uvm
 all: $(BUILD)/gcs $(BUILD)/gcsctl $(BUILD)/gcs-init $(HELPER_BINS)
 
 Q := $(if $(V),,@)
@@ -114,6 +116,19 @@ fuzz-smoke: $(FUZZ_BINS)
 
 check-all: check check-asan fuzz-smoke
 	@echo "check-all: unit, system, ASan+UBSan and fuzz smoke all passed"
+
+# The utility VM image (scripts/make-uvm fetches the kernel once).
+$(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init scripts/make-uvm scripts/uvm-image.py
+	BUILD=$(BUILD) ./scripts/make-uvm
+
+uvm: $(BUILD)/uvm/initrd.img
+
+# QEMU and the harness run in a fresh network namespace with only loopback.
+check-uvm:
+	./scripts/install-uvm-deps
+	$(MAKE) uvm
+	unshare --net -- sh -c 'ip link set lo up && exec env GCS_BUILD=$(abspath $(BUILD)) GCS_UVM_REQUIRED=1 \
+	  $(PYTEST) -q -rs tests/uvm $(PYTEST_ARGS)'
 
 demo: all
 	./scripts/demo
