@@ -159,7 +159,8 @@ static int dial_tcp(const transport *t, uint32_t port, gcs_err *err)
     int tp = transport_serial_tcp_port(port);
     if (tp < 0)
         return err_errno(err, HR_E_FAIL, ERANGE, "port %u has no TCP mapping (want 0x%x..0x%x)", port,
-                         TRANSPORT_SERIAL_PORT_BASE + 1, TRANSPORT_SERIAL_PORT_BASE + 65535 - TRANSPORT_SERIAL_TCP_BASE);
+                         TRANSPORT_SERIAL_PORT_BASE + 1,
+                         TRANSPORT_SERIAL_PORT_BASE + 65535 - TRANSPORT_SERIAL_TCP_BASE);
     if (!t->tcp_addr)
         return err_errno(err, HR_E_FAIL, ENOTCONN, "port %u: serial transport without tcp= cannot dial stdio", port);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tp)};

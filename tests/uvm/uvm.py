@@ -192,8 +192,9 @@ class UVM:
         if not in_empty_netns():
             cmd = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + cmd
         self.t_start = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=open(os.path.join(self.dir, "qemu.out"), "wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        with open(os.path.join(self.dir, "qemu.out"), "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         self.qmp = QMP(self._accept("qmp.sock", 30))
         return self
 
