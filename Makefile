@@ -1,5 +1,6 @@
 # gcs — build, test, fuzz, bench, demo. Sources are found by wildcard:
-# every src/<module>/*.c goes into libgcs.a except the two entry points.
+# every src/<module>/*.c goes into libgcs.a except the entry points (gcs,
+# gcsctl, and the utility VM's init, which is a standalone static program).
 #
 #   make               build/gcs and build/gcsctl
 #   make check         unit tests (cmocka) + black-box system tests (pytest)
@@ -8,6 +9,8 @@
 #   make check-all     check + check-asan + fuzz-smoke (what CI runs)
 #   make demo          the demo
 #   make bench         the benchmarks under bench/
+#   make uvm           build/uvm/{vmlinuz,initrd.img}: gcs in a utility VM image
+#   make check-uvm     VM deps + image + tests/uvm (QEMU TCG; not in check-all)
 
 CC ?= gcc
 BUILD ?= build
@@ -27,7 +30,8 @@ SANFLAGS := $(if $(SAN),$(SANITIZE))
 CFLAGS_ALL := -std=gnu17 $(WARN) $(OPT) $(SANFLAGS) -D_GNU_SOURCE -DGCS_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
-ENTRY := src/main/gcs.c $(wildcard src/gcsctl/*.c)
+INIT_SRCS := $(wildcard src/init/*.c)
+ENTRY := src/main/gcs.c $(wildcard src/gcsctl/*.c) $(INIT_SRCS)
 LIB_SRCS := $(filter-out $(ENTRY),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 GCSCTL_SRCS := $(wildcard src/gcsctl/*.c)
@@ -41,8 +45,8 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
-.PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean
-all: $(BUILD)/gcs $(BUILD)/gcsctl $(HELPER_BINS)
+.PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean uvm check-uvm
+all: $(BUILD)/gcs $(BUILD)/gcsctl $(BUILD)/gcs-init $(HELPER_BINS)
 
 Q := $(if $(V),,@)
 
@@ -60,6 +64,11 @@ $(BUILD)/gcs: $(BUILD)/obj/src/main/gcs.o $(BUILD)/libgcs.a
 
 $(BUILD)/gcsctl: $(GCSCTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libgcs.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# PID 1 of the utility VM: libc only, static so the initramfs needs no loader
+# for it (not under the sanitizers, which cannot link statically).
+$(BUILD)/gcs-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o)
+	$(CC) $(LDFLAGS_ALL) $(if $(SAN),,-static) -o $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libgcs.a
 	@mkdir -p $(dir $@)
@@ -107,6 +116,19 @@ fuzz-smoke: $(FUZZ_BINS)
 
 check-all: check check-asan fuzz-smoke
 	@echo "check-all: unit, system, ASan+UBSan and fuzz smoke all passed"
+
+# The utility VM image (scripts/make-uvm fetches the kernel once).
+$(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init scripts/make-uvm scripts/uvm-image.py
+	BUILD=$(BUILD) ./scripts/make-uvm
+
+uvm: $(BUILD)/uvm/initrd.img
+
+# QEMU and the harness run in a fresh network namespace with only loopback.
+check-uvm:
+	./scripts/install-uvm-deps
+	$(MAKE) uvm
+	unshare --net -- sh -c 'ip link set lo up && exec env GCS_BUILD=$(abspath $(BUILD)) GCS_UVM_REQUIRED=1 \
+	  $(PYTEST) -q -rs tests/uvm $(PYTEST_ARGS)'
 
 demo: all
 	./scripts/demo

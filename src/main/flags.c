@@ -45,7 +45,8 @@ static const flag_def defs[] = {
     FD("runtime-root", F_STR, runtime_root, "State directory passed to the runtime as --root (empty: the runtime's default)"),
     FD("scrub-logs", F_BOOL, scrub_logs, "If true, scrub potentially sensitive information from logging"),
     FD("transport", F_STR, transport,
-       "Where the agent dials the host: vsock (CID 2) or unix:DIR (sockets DIR/<port>, for tests and development)"),
+       "Where the agent dials the host: vsock (CID 2), unix:DIR (sockets DIR/<port>, for tests and development) "
+       "or serial:DEV|name=NAME[,tcp=IPV4] (a VM without vsock: bridge on virtio-serial, stdio over TCP)"),
     FD("use-inouterr", F_BOOL, use_inouterr,
        "If true use stdin/stdout for bridge communication and stderr for logging"),
     FD("v4", F_BOOL, v4, "enable the v4 protocol support and v2 schema"),

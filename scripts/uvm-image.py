@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Helpers for scripts/make-uvm (standard library only).
+
+  uvm-image.py modules MODDIR DESTDIR NAME...
+      MODDIR is an unpacked /lib/modules/<release> (the Debian package ships
+      no modules.dep: depmod runs at install time, and we install nothing).
+      Copies NAME and everything it depends on (the "depends=" entry of each
+      .ko's .modinfo) into DESTDIR, and writes DESTDIR/modules.load (paths
+      relative to DESTDIR, dependencies first: the order gcs-init loads them)
+      and DESTDIR/modules.dep (depmod's format, for busybox modprobe).
+      Names that are built into the kernel (modules.builtin) are skipped.
+
+  uvm-image.py cpio ROOTDIR OUT.gz [--mtime EPOCH]
+      Writes ROOTDIR as a gzip'd cpio "newc" archive, the initramfs format.
+      Reproducible: entries sorted by path, owner 0:0, every mtime EPOCH,
+      inode numbers assigned in order, gzip header without name or time.
+      Adds /dev/console (char 5:1) so the kernel can open a console for init
+      before init mounts devtmpfs.
+"""
+import gzip
+import os
+import shutil
+import stat
+import sys
+
+
+def modname(path):
+    base = os.path.basename(path)
+    for ext in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+            break
+    return base.replace("-", "_")
+
+
+def ko_depends(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    i = data.find(b"\0depends=")
+    if i < 0:
+        return []
+    end = data.index(b"\0", i + 1)
+    deps = data[i + len(b"\0depends="):end].decode()
+    return [d.replace("-", "_") for d in deps.split(",") if d]
+
+
+def cmd_modules(moddir, dest, names):
+    index = {}
+    for root, _, files in os.walk(os.path.join(moddir, "kernel")):
+        for f in files:
+            if ".ko" in f:
+                full = os.path.join(root, f)
+                index[modname(full)] = os.path.relpath(full, moddir)
+    builtin = set()
+    try:
+        with open(os.path.join(moddir, "modules.builtin")) as f:
+            builtin = {modname(line.strip()) for line in f if line.strip()}
+    except FileNotFoundError:
+        pass
+
+    order, deps, state = [], {}, {}
+
+    def visit(name, chain):
+        if name in builtin or state.get(name) == "done":
+            return
+        if state.get(name) == "busy":
+            sys.exit(f"uvm-image: module dependency cycle: {' -> '.join(chain + [name])}")
+        if name not in index:
+            sys.exit(f"uvm-image: module {name} not found in {moddir} (and not built in)")
+        state[name] = "busy"
+        deps[name] = [d for d in ko_depends(os.path.join(moddir, index[name])) if d not in builtin]
+        for d in deps[name]:
+            visit(d, chain + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for n in names:
+        n = n.replace("-", "_")
+        if n in builtin:
+            print(f"uvm-image: {n} is built into the kernel")
+        visit(n, [])
+
+    for n in order:
+        os.makedirs(os.path.join(dest, os.path.dirname(index[n])), exist_ok=True)
+        shutil.copyfile(os.path.join(moddir, index[n]), os.path.join(dest, index[n]))
+    with open(os.path.join(dest, "modules.load"), "w") as f:
+        for n in order:
+            f.write(index[n] + "\n")
+
+    def closure(n, acc):
+        for d in deps[n]:
+            if d not in acc:
+                acc.append(d)
+                closure(d, acc)
+        return acc
+
+    with open(os.path.join(dest, "modules.dep"), "w") as f:
+        for n in sorted(order, key=lambda m: index[m]):
+            f.write(f"{index[n]}: {' '.join(index[d] for d in closure(n, []))}".rstrip() + "\n")
+    print(f"uvm-image: modules (load order): {' '.join(order)}")
+
+
+def newc_entry(out, ino, name, mode, nlink, mtime, data=b"", rdev=(0, 0)):
+    name_b = name.encode() + b"\0"
+    hdr = "070701" + "".join(f"{v:08x}" for v in (
+        ino, mode, 0, 0, nlink, mtime, len(data), 0, 0, rdev[0], rdev[1], len(name_b), 0))
+    out.write(hdr.encode() + name_b)
+    out.write(b"\0" * ((4 - (110 + len(name_b)) % 4) % 4))
+    out.write(data)
+    out.write(b"\0" * ((4 - len(data) % 4) % 4))
+
+
+def cmd_cpio(rootdir, outpath, mtime):
+    entries = []
+    for root, dirs, files in os.walk(rootdir):
+        for n in dirs + files:
+            full = os.path.join(root, n)
+            entries.append(os.path.relpath(full, rootdir))
+    if "dev" not in entries:
+        entries.append("dev")
+    entries.append("dev/console")
+    entries = sorted(set(entries))
+    tmp = outpath + ".tmp"
+    with open(tmp, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out:
+            for ino, rel in enumerate(entries, start=1):
+                full = os.path.join(rootdir, rel)
+                if rel == "dev/console":
+                    newc_entry(out, ino, rel, stat.S_IFCHR | 0o600, 1, mtime, rdev=(5, 1))
+                    continue
+                if rel == "dev" and not os.path.lexists(full):
+                    newc_entry(out, ino, rel, stat.S_IFDIR | 0o755, 2, mtime)
+                    continue
+                st = os.lstat(full)
+                perm = stat.S_IMODE(st.st_mode)
+                if stat.S_ISLNK(st.st_mode):
+                    newc_entry(out, ino, rel, stat.S_IFLNK | 0o777, 1, mtime, os.readlink(full).encode())
+                elif stat.S_ISDIR(st.st_mode):
+                    newc_entry(out, ino, rel, stat.S_IFDIR | perm, 2, mtime)
+                elif stat.S_ISREG(st.st_mode):
+                    with open(full, "rb") as f:
+                        newc_entry(out, ino, rel, stat.S_IFREG | perm, 1, mtime, f.read())
+                else:
+                    sys.exit(f"uvm-image: unsupported file type: {full}")
+            newc_entry(out, 0, "TRAILER!!!", 0, 1, 0)
+    os.replace(tmp, outpath)
+
+
+def main(argv):
+    if len(argv) >= 4 and argv[1] == "modules":
+        cmd_modules(argv[2], argv[3], argv[4:])
+    elif len(argv) in (4, 6) and argv[1] == "cpio":
+        mtime = int(argv[5]) if len(argv) == 6 and argv[4] == "--mtime" else 0
+        cmd_cpio(argv[2], argv[3], mtime)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,310 @@
+"""Boot gcs in a real utility VM under QEMU (TCG) and talk to it as the host.
+
+The image is build/uvm/{vmlinuz,initrd.img} (`make uvm`). gcs runs with
+`-transport serial:name=gcs-bridge,tcp=10.0.2.2`: its bridge is the
+virtio-serial port "gcs-bridge", whose host end is a QEMU chardev that
+connects to our unix socket DIR/bridge.sock (QEMU is the client, with
+reconnect=1, so we listen first and never poll for a socket to appear).
+Stdio ports (later) are TCP connects from the guest to 10.0.2.2:(P -
+0x40000000 + 40000), which QEMU user networking turns into connects to
+127.0.0.1 of the network namespace QEMU runs in.
+
+When does the guest "dial"? A virtio-serial port drops whatever the host
+sends while the guest has not opened it, so the host must not speak first
+before gcs has opened the port. QEMU reports each guest open/close of a
+port as the QMP event VSERPORT_CHANGE; `wait_dialed()` waits for open=true.
+That event is this transport's equivalent of accept() on a vsock listener.
+
+Safety (shared/TESTING.md): QEMU runs only inside a fresh network namespace
+with nothing but loopback (we create one with `unshare --net` unless this
+process already is in one; TCP stdio listeners need the harness itself in
+that namespace: `make check-uvm` runs pytest under `unshare --net`), always
+under `timeout -s KILL`, and is killed by its pid (QEMU's -pidfile). No
+vsock anywhere.
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "system"))
+from gcsproto import NULL_ID, Conn, build_dir, req_code  # noqa: E402
+
+QEMU = "qemu-system-x86_64"
+BRIDGE_PORT_NAME = "gcs-bridge"
+DEFAULT_GCS_ARGS = ["/bin/gcs", "-v4", "-loglevel", "debug",
+                    "-transport", f"serial:name={BRIDGE_PORT_NAME},tcp=10.0.2.2"]
+
+
+def uvm_dir():
+    return os.path.abspath(os.path.join(build_dir(), "uvm"))
+
+
+def missing():
+    """Why a VM cannot be booted here, or None."""
+    d = uvm_dir()
+    for f in ("vmlinuz", "initrd.img"):
+        if not os.path.exists(os.path.join(d, f)):
+            return f"{d}/{f} not built (make uvm)"
+    if not shutil.which(QEMU):
+        return f"{QEMU} not installed (scripts/install-uvm-deps)"
+    if not shutil.which("unshare"):
+        return "unshare not installed"
+    return None
+
+
+def in_empty_netns():
+    """True when this process's network namespace has only loopback."""
+    return [n for _, n in socket.if_nameindex()] == ["lo"]
+
+
+class QMP:
+    """The smallest QMP client: commands and events over a unix socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.events = []
+        self._read_msg(10.0)  # greeting
+        self.execute("qmp_capabilities")
+
+    def _read_msg(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise TimeoutError("QMP: no message")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QMP: QEMU closed the monitor")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, cmd, timeout=10.0, **args):
+        msg = {"execute": cmd}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            m = self._read_msg(timeout)
+            if "event" in m:
+                self.events.append(m)
+            elif "return" in m or "error" in m:
+                return m
+
+    def pending(self):
+        """True when an event or unread data is waiting (no blocking)."""
+        return bool(self.events) or b"\n" in self.buf or bool(select.select([self.sock], [], [], 0)[0])
+
+    def next_event(self, timeout):
+        if self.events:
+            return self.events.pop(0)
+        return self._read_msg(timeout)
+
+    def event(self, name, pred=lambda data: True, timeout=30.0):
+        """The next event called name that satisfies pred; events before it
+        are consumed (they are history by then)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            e = self.next_event(max(deadline - time.monotonic(), 0.001))
+            if e.get("event") == name and pred(e.get("data", {})):
+                return e
+
+    def close(self):
+        self.sock.close()
+
+
+class UVM:
+    """One utility VM. Use as a context manager; stop() always kills QEMU."""
+
+    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120):
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix="gcs-uvm-")
+        self.console_path = os.path.join(self.dir, "console.log")
+        self.pidfile = os.path.join(self.dir, "qemu.pid")
+        self.gcs_args = list(gcs_args or DEFAULT_GCS_ARGS)
+        self.kernel_args = kernel_args
+        self.memory, self.cpus, self.timeout = memory, cpus, timeout
+        self.proc = None
+        self.qmp = None
+        self.conn = None
+        self.t_start = None
+        self._listeners = {}
+
+    # -- command line --
+
+    def cmdline(self):
+        d = uvm_dir()
+        append = " ".join(filter(None, ["console=ttyS0 quiet panic=-1", self.kernel_args, "--"] + self.gcs_args))
+        return [
+            QEMU, "-M", "q35", "-cpu", "max", "-m", str(self.memory), "-smp", str(self.cpus),
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-pidfile", self.pidfile,
+            "-kernel", os.path.join(d, "vmlinuz"), "-initrd", os.path.join(d, "initrd.img"),
+            "-append", append,
+            "-serial", "file:" + self.console_path,
+            "-chardev", f"socket,id=qmp,path={self.dir}/qmp.sock,reconnect=1",
+            "-mon", "chardev=qmp,mode=control",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"socket,id=br,path={self.dir}/bridge.sock,reconnect=1",
+            "-device", f"virtserialport,chardev=br,name={BRIDGE_PORT_NAME},id=gcsbr",
+            # guest -> 10.0.2.2:P reaches 127.0.0.1:P of QEMU's (empty) netns
+            "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+        ]
+
+    def _listen(self, name):
+        path = os.path.join(self.dir, name)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.listen(4)
+        self._listeners[name] = s
+        return s
+
+    def _accept(self, name, timeout):
+        s = self._listeners[name]
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"QEMU did not connect to {name}; console:\n{self.console()[-3000:]}")
+            if select.select([s], [], [], min(left, 0.5))[0]:
+                c, _ = s.accept()
+                return c
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"QEMU exited with {self.proc.returncode}; console:\n{self.console()[-3000:]}")
+
+    # -- lifecycle --
+
+    def start(self):
+        why = missing()
+        if why:
+            raise RuntimeError(why)
+        self._listen("qmp.sock")
+        self._listen("bridge.sock")
+        cmd = ["timeout", "-s", "KILL", str(self.timeout)] + self.cmdline()
+        if not in_empty_netns():
+            cmd = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + cmd
+        self.t_start = time.monotonic()
+        with open(os.path.join(self.dir, "qemu.out"), "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.qmp = QMP(self._accept("qmp.sock", 30))
+        return self
+
+    def connect(self, timeout=60.0):
+        """Accept QEMU's bridge chardev connection (a gcsproto.Conn); then
+        negotiate() once gcs has opened its end."""
+        s = self._accept("bridge.sock", timeout)
+        fd = s.detach()
+        self.conn = Conn(fd, fd)
+        return self.conn
+
+    def wait_dialed(self, timeout=60.0):
+        try:
+            self.qmp.event("VSERPORT_CHANGE", lambda d: d.get("id") == "gcsbr" and d.get("open"), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"gcs did not open its bridge port; console:\n{self.console()[-3000:]}")
+
+    def negotiate(self, timeout=60.0):
+        """NegotiateProtocol on the current bridge connection, robust to
+        gcs's failed dials: while QEMU's chardev was disconnected, each
+        100 ms re-dial opens and closes the port (an open event, then a close
+        event). So: wait for an open, send; if a close comes before the
+        answer, that open was a failed dial: wait for the next open and send
+        again. A request that QEMU held back and delivers late makes gcs
+        answer twice (the second is E_NOTIMPL: already negotiated); the
+        success is what counts."""
+        deadline = time.monotonic() + timeout
+        body = {"ContainerId": "", "ActivityId": NULL_ID, "MinimumVersion": 4, "MaximumVersion": 4}
+        code = req_code("NegotiateProtocol")
+        self.wait_dialed(timeout)
+        sent = {self.conn.send(code, body)}
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no NegotiateProtocol answer; console:\n{self.console()[-3000:]}")
+            if not self.conn.buf and not self.qmp.pending():
+                select.select([self.conn.rfd, self.qmp.sock], [], [], left)
+            if self.qmp.pending():
+                e = self.qmp.next_event(left)
+                if e.get("event") == "VSERPORT_CHANGE" and e["data"].get("id") == "gcsbr" and not e["data"]["open"]:
+                    self.wait_dialed(max(deadline - time.monotonic(), 0.001))
+                    sent.add(self.conn.send(code, body))
+                continue
+            if self.conn.buf or select.select([self.conn.rfd], [], [], 0)[0]:
+                type_, id_, payload = self.conn.recv_raw(max(deadline - time.monotonic(), 0.001))
+                msg = json.loads(payload)
+                if id_ in sent and msg.get("Result") == 0:
+                    return msg
+
+    def wait_closed_port(self, timeout=30.0):
+        self.qmp.event("VSERPORT_CHANGE", lambda d: d.get("id") == "gcsbr" and not d.get("open"), timeout)
+
+    def ctrl_alt_del(self):
+        keys = [{"type": "qcode", "data": k} for k in ("ctrl", "alt", "delete")]
+        return self.qmp.execute("send-key", keys=keys)
+
+    def wait_exit(self, timeout=60.0):
+        """Wait for QEMU to exit by itself (the guest powered off)."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def console(self):
+        try:
+            with open(self.console_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def _qemu_pid(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read()
+            # the pid is ours only if it is QEMU with our pidfile (no reuse)
+            return pid if self.pidfile.encode() in argv else None
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+        if self.qmp:
+            self.qmp.close()
+            self.qmp = None
+        if self.proc and self.proc.poll() is None:
+            pid = self._qemu_pid()
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+            # unshare -> sh -> timeout exec in turn: one pid, which leads the
+            # process group QEMU is in (timeout makes its own, same id).
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        for s in self._listeners.values():
+            s.close()
+        self._listeners.clear()
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
