@@ -54,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(j && path_is_within(bases[i], j), "join_within(\"%s\", \"%s\") = \"%s\" escapes", bases[i],
                        rel, j ? j : "(null)");
             cleanup_free char *cj = path_clean(j);
-            FUZZ_CHECK(streq(cj, j) || (!*j && !*bases[i] && !*rel), "join_within(\"%s\", \"%s\") = \"%s\" not clean", bases[i], rel, j);
+            FUZZ_CHECK(streq(cj, j) || (!*j && !*bases[i] && !*rel), "join_within(\"%s\", \"%s\") = \"%s\" not clean",
+                       bases[i], rel, j);
             free(j);
         } else {
             FUZZ_CHECK(r < 0 && err_isset(&err), "join_within(\"%s\", \"%s\") failed without an error", bases[i],
