@@ -3,6 +3,7 @@
 
 #include "common/quote.h"
 
+#include <ctype.h>
 #include <errno.h>
 
 #define HOSTNAME_RE "^[a-zA-Z0-9_\\-\\.]{0,255}$"
@@ -68,12 +69,35 @@ static void append_line(char **buf, size_t *len, const char *head, const char *c
     append(buf, len, "\n");
 }
 
+static bool item_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (isspace((unsigned char)*s) || iscntrl((unsigned char)*s))
+            return false;
+    return true;
+}
+
 int netfiles_resolv_conf_content(const char *const *searches, size_t nsearches, const char *const *servers,
                                  size_t nservers, const char *const *options, size_t noptions, char **ret,
                                  gcs_err *err)
 {
     if (nsearches > NETFILES_MAX_DNS_SEARCHES)
         return err_set(err, HR_E_INVALIDARG, "searches has more than %d domains", NETFILES_MAX_DNS_SEARCHES);
+    /* an item with a newline would inject a line, one with a blank would add
+     * items (found by fuzz_netfiles: a DNS suffix "a\nb" from the host) */
+    const struct {
+        const char *what;
+        const char *const *v;
+        size_t n;
+    } lists[] = {{"search domain", searches, nsearches}, {"nameserver", servers, nservers},
+                 {"option", options, noptions}};
+    for (size_t l = 0; l < ARRAY_SIZE(lists); l++)
+        for (size_t i = 0; i < lists[l].n; i++)
+            if (!item_ok(lists[l].v[i]))
+                return err_set(err, HR_E_INVALIDARG, "resolv.conf %s \"%s\" is empty or contains a blank or a "
+                               "control character", lists[l].what, lists[l].v[i]);
     char *buf = xstrdup("");
     size_t len = 0;
     if (nsearches > 0)

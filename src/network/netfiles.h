@@ -21,7 +21,8 @@ char *netfiles_hostname_content(const char *hostname);
 char *netfiles_hosts_content(const char *hostname);
 /* resolv.conf: "search a b\n", then one "nameserver X\n" per server, then
  * "options o1 o2\n"; each part only when non-empty. More than 6 searches is
- * an error. Arrays may be NULL when their count is 0. */
+ * an error, and so is an empty item or one with a blank or control character
+ * (no line or item injection). Arrays may be NULL when their count is 0. */
 int netfiles_resolv_conf_content(const char *const *searches, size_t nsearches, const char *const *servers,
                                  size_t nservers, const char *const *options, size_t noptions, char **ret,
                                  gcs_err *err);

@@ -102,6 +102,10 @@ int pod_classify(const char *id, const json_t *annotations, bool confidential, p
             return r;
         if ((r = sandbox_vpid_validate(vpid, err)) < 0)
             return r;
+        /* the vpid becomes sandbox_id, a cgroup element: our ID rule too
+         * (fuzz_classify: "_x" and "-x" passed the vpid rule) */
+        if ((r = pod_validate_id("virtual pod", vpid, err)) < 0)
+            return r;
     }
 
     /* step 4: the vpid sandbox override (not written back into the spec) */

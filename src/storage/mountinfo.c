@@ -111,6 +111,15 @@ static int parse_line(const char *line, size_t len, size_t lineno, storage_mount
     m->fstype = unescape(f[sep + 1], fl[sep + 1]);
     m->source = unescape(f[sep + 2], fl[sep + 2]);
     m->super_options = n == sep + 4 ? unescape(f[sep + 3], fl[sep + 3]) : xstrdup("");
+    /* proc(5): the mount point is an absolute path; a shifted line (an empty
+     * field from a doubled space, a missing one) would otherwise pass with a
+     * relative one (found by fuzz_mountinfo). The root may be "net:[...]". */
+    if (m->mount_point[0] != '/') {
+        int r = storage_errf(err, HR_E_FAIL, -EINVAL, "mountinfo line %zu: malformed: mount point %s is not absolute",
+                             lineno, m->mount_point);
+        mount_clear(m);
+        return r;
+    }
     return 0;
 }
 

@@ -173,6 +173,13 @@ static void test_general_id_rule(void **state)
     classify_fails("W", ann("container", "../../x", NULL), false, "invalid sandbox id \"../../x\"");
     /* a bad vpid keeps the upstream traversal wording */
     classify_fails("W", ann("container", "S", "../x"), false, "invalid virtual pod ID \"../x\": path traversal attempt");
+    /* the vpid becomes the sandbox ID (a cgroup element): our rule applies to
+     * it in every kind, though the single-element vpid rule allows these
+     * (found by fuzz_classify) */
+    classify_fails("W", ann(NULL, NULL, "_11"), false, "invalid virtual pod id \"_11\"");
+    classify_fails("W", ann("container", "S", "-x"), false, "invalid virtual pod id \"-x\"");
+    classify_fails("W", ann("sandbox", NULL, "..."), false, "invalid virtual pod id \"...\"");
+    classify_fails("W", ann("sandbox", NULL, ".x"), false, "invalid virtual pod id \".x\"");
 }
 
 static void test_bool_parsing(void **state)

@@ -62,6 +62,19 @@ static void test_resolv_conf(void **state)
     c = resolv(NULL, 0, NULL, 0, o2, 2); /* 112 */
     assert_string_equal(c, "options timeout:30 inet6\n");
     free(c);
+    /* no line or item injection (found by fuzz_netfiles) */
+    static const char *const inj[] = {"a\nb", "a b", "", "a\rb", "a\x01"};
+    for (size_t i = 0; i < ARRAY_SIZE(inj); i++) {
+        c = NULL;
+        assert_true(netfiles_resolv_conf_content(&inj[i], 1, NULL, 0, NULL, 0, &c, &err) < 0);
+        assert_null(c);
+        assert_int_equal(err.hr, HR_E_INVALIDARG);
+        err_clear(&err);
+        assert_true(netfiles_resolv_conf_content(NULL, 0, &inj[i], 1, NULL, 0, &c, &err) < 0);
+        err_clear(&err);
+        assert_true(netfiles_resolv_conf_content(NULL, 0, NULL, 0, &inj[i], 1, &c, &err) < 0);
+        err_clear(&err);
+    }
     c = resolv(s2, 2, v2, 2, o2, 2); /* 113 */
     assert_string_equal(c, "search a.com b.com\nnameserver 8.8.8.8\nnameserver 8.8.4.4\noptions timeout:30 inet6\n");
     free(c);

@@ -211,6 +211,9 @@ static void test_mountinfo_parse(void **state)
         "22 27 0:21 / /proc rw proc proc rw\n", /* no separator */
         "x 27 0:21 / /proc rw - proc proc rw\n", /* id not a number */
         "22 27 0:21 / /proc rw - proc\n",        /* too few after '-' */
+        /* fuzz_mountinfo: a line shifted by a missing field left "35" as mount point */
+        "37 36 0:5 36 35 98:0 /mnt1 rw - ext3 /dev/root rw\n",
+        "22 27 0:21 /  /proc rw - proc proc rw\n", /* doubled space: empty mount point */
     };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         m = NULL;
