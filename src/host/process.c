@@ -438,6 +438,7 @@ static int uvm_argv(const msg_process_params *pp, char ***ret, gcs_err *err)
         return r;
     if (n == 0) {
         shellwords_free(*ret);
+        *ret = NULL;
         return err_set(err, HR_E_INVALIDARG, "the process has no command (CommandArgs and CommandLine are empty)");
     }
     return 0;

@@ -57,6 +57,11 @@ class PodEnv:
         self.agent, self.runtime, self.rtroot, self.tmp = agent, runtime, rtroot, tmp
         self.conn = agent.conn
         self.paths = []  # directories the test expects gone at the end
+        self.port = 0x40000000
+
+    def next_port(self):
+        self.port += 1
+        return self.port
 
     def bundle(self, cid, layout="v1", pod=None):
         p = f"/run/gcs/c/{cid}" if layout == "v1" else f"/run/gcs/pods/{pod}/{cid}"

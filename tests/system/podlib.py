@@ -183,3 +183,101 @@ def container_pid(dump_text, cid):
                 if kv.startswith("pid="):
                     return int(kv[4:])
     return None
+
+
+# ---- processes: stdio sockets the way the host offers them ----
+
+import select as _select
+import socket as _socket
+import threading as _threading
+
+from gcsproto import Listener as _Listener
+
+
+class Stdio:
+    """Listeners on the next stdio ports (the host opens them before
+    ExecuteProcess; gcs dials each once), then the connected sockets."""
+
+    def __init__(self, env, stdin=False, stdout=True, stderr=True):
+        self.flags = {"CreateStdInPipe": stdin, "CreateStdOutPipe": stdout, "CreateStdErrPipe": stderr}
+        self.ports, self.listeners, self.socks = {}, {}, {}
+        for name, want in [("StdIn", stdin), ("StdOut", stdout), ("StdErr", stderr)]:
+            if want:
+                port = env.next_port()
+                self.ports[name] = port
+                self.listeners[name] = _Listener(env.agent.sockdir, port)
+
+    def accept(self, timeout=10):
+        for name, lst in self.listeners.items():
+            c = lst.accept(timeout)
+            self.socks[name] = _socket.socket(fileno=c.rfd)
+            lst.close()
+        self.listeners = {}
+
+    def send_stdin(self, data, close=True):
+        s = self.socks["StdIn"]
+        s.sendall(data)
+        if close:
+            s.shutdown(_socket.SHUT_WR)
+
+    def read_outputs(self, timeout=30):
+        """Read stdout and stderr to EOF, then close them (the host's side of
+        the close handshake). Returns (stdout, stderr)."""
+        out = {k: b"" for k in ("StdOut", "StdErr") if k in self.socks}
+        open_ = {self.socks[k]: k for k in out}
+        deadline = time.monotonic() + timeout
+        while open_:
+            left = deadline - time.monotonic()
+            assert left > 0, "timed out reading process output"
+            r, _, _ = _select.select(list(open_), [], [], left)
+            for s in r:
+                chunk = s.recv(1 << 20)
+                if chunk:
+                    out[open_[s]] += chunk
+                else:
+                    del open_[s]
+        for k in out:
+            self.socks[k].close()
+        return out.get("StdOut", b""), out.get("StdErr", b"")
+
+    def close(self):
+        for s in self.socks.values():
+            try:
+                s.close()
+            except OSError:
+                pass
+        for lst in self.listeners.values():
+            lst.close()
+
+
+import time  # noqa: E402
+
+
+def execute(conn, cid, stdio, params=None, timeout=60):
+    pp = dict(stdio.flags)
+    pp.update(params or {})
+    msg = conn.call("ExecuteProcess", {"Settings": {"ProcessParameters": json.dumps(pp),
+                                                    "VsockStdioRelaySettings": stdio.ports}},
+                    container_id=cid, timeout=timeout)
+    if msg["Result"] == 0:
+        stdio.accept()
+    return msg
+
+
+def wait(conn, cid, pid, timeout_ms=0xFFFFFFFF, timeout=60):
+    return conn.call("WaitForProcess", {"ProcessId": pid, "TimeoutInMs": timeout_ms}, container_id=cid,
+                     timeout=timeout)
+
+
+def signal(conn, cid, pid, sig=None):
+    payload = {"ProcessId": pid}
+    if sig is not None:
+        payload["Options"] = {"Signal": sig}
+    return conn.call("SignalProcess", payload, container_id=cid)
+
+
+def properties(conn, cid, *types):
+    msg = conn.call("GetProperties", {"Query": json.dumps({"PropertyTypes": list(types)})}, container_id=cid)
+    assert msg["Result"] == 0, msg
+    assert isinstance(msg["Properties"], str)
+    return json.loads(msg["Properties"])
