@@ -71,15 +71,13 @@ container *host_lookup(host *h, const char *id, gcs_err *err)
 
 /* Every host-supplied path the agent creates or removes must be absolute,
  * free of "." and ".." elements, and inside one of the -allowed-roots. */
-static int check_host_path(host *h, const char *what, const char *p, bool may_be_empty, gcs_err *err)
+/* Every host-supplied path the agent creates or removes must be absolute,
+ * free of "." and ".." elements, and strictly inside one of the
+ * -allowed-roots. */
+int host_path_allowed(host *h, const char *what, const char *p, gcs_err *err)
 {
-    if (str_empty(p)) {
-        if (may_be_empty)
-            return 0;
-        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "%s is required", what);
-    }
-    if (p[0] != '/')
-        return err_set(err, HR_E_INVALIDARG, "%s %s is not an absolute path", what, p);
+    if (str_empty(p) || p[0] != '/')
+        return err_set(err, HR_E_INVALIDARG, "%s %s is not an absolute path", what, p ? p : "");
     for (const char *s = p; *s;) {
         const char *e = strchrnul(s + 1, '/');
         size_t n = (size_t)(e - s - 1);
@@ -88,8 +86,6 @@ static int check_host_path(host *h, const char *what, const char *p, bool may_be
         s = e;
     }
     cleanup_free char *clean = path_clean(p);
-    if (streq(clean, "/"))
-        return err_set(err, HR_E_INVALIDARG, "%s may not be /", what);
     cleanup_free char *roots = xstrdup(h->cfg->allowed_roots);
     char *save = NULL;
     for (char *r = strtok_r(roots, ":", &save); r; r = strtok_r(NULL, ":", &save)) {
@@ -98,6 +94,16 @@ static int check_host_path(host *h, const char *what, const char *p, bool may_be
             return 0;
     }
     return err_set(err, HR_E_INVALIDARG, "%s %s is outside the allowed roots (%s)", what, p, h->cfg->allowed_roots);
+}
+
+static int check_host_path(host *h, const char *what, const char *p, bool may_be_empty, gcs_err *err)
+{
+    if (str_empty(p)) {
+        if (may_be_empty)
+            return 0;
+        return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "%s is required", what);
+    }
+    return host_path_allowed(h, what, p, err);
 }
 
 /* ---- small filesystem helpers ---- */

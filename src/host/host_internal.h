@@ -135,6 +135,7 @@ void container_teardown(container *c, bool force, teardown_done_fn done, void *d
 void host_remove_tree(const char *path, const char *what, gcs_err *err);
 
 void host_remove_v2_pod_dir(const char *bundle);
+int host_path_allowed(host *h, const char *what, const char *p, gcs_err *err);
 
 /* Look a container up for a request: not found -> 0xC037010E, still being
  * created -> 0x80370105 (pod-model.md 5.2). */

@@ -40,21 +40,6 @@ void host_free_overlays(host *h)
     h->overlays = NULL;
 }
 
-static int check_path(host *h, const char *what, const char *p, gcs_err *err)
-{
-    if (str_empty(p) || p[0] != '/')
-        return err_set(err, HR_E_INVALIDARG, "%s %s is not an absolute path", what, p ? p : "");
-    cleanup_free char *clean = path_clean(p);
-    cleanup_free char *roots = xstrdup(h->cfg->allowed_roots);
-    char *save = NULL;
-    for (char *r = strtok_r(roots, ":", &save); r; r = strtok_r(NULL, ":", &save)) {
-        cleanup_free char *rc = path_clean(r);
-        if (path_is_within(rc, clean) && !streq(rc, clean))
-            return 0;
-    }
-    return err_set(err, HR_E_INVALIDARG, "%s %s is outside the allowed roots (%s)", what, p, h->cfg->allowed_roots);
-}
-
 static int layers_remove(host *h, const char *target, gcs_err *err)
 {
     overlay *o = strmap_take(h->overlays, target);
@@ -81,7 +66,7 @@ static int layers_add(host *h, const char *target, res_combined_layers *s, gcs_e
     int r;
     if (strmap_contains(h->overlays, target))
         return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a rootfs is already mounted at %s", target);
-    if (!str_empty(s->scratch_path) && (r = check_path(h, "ScratchPath", s->scratch_path, err)) < 0)
+    if (!str_empty(s->scratch_path) && (r = host_path_allowed(h, "ScratchPath", s->scratch_path, err)) < 0)
         return r;
     res_layer *layers = s->layers.v;
     cleanup_free const char **lowers = xzalloc((s->layers.n + 1) * sizeof(char *));
@@ -126,7 +111,7 @@ void host_handle_modify_layers(bridge_req *req, host *h, enum msg_request_type r
                           ((msg_modify *)req->msg)->request.request_type);
         return;
     }
-    int r = check_path(h, "ContainerRootPath", s->container_root_path, &err);
+    int r = host_path_allowed(h, "ContainerRootPath", s->container_root_path, &err);
     if (r == 0) {
         cleanup_free char *target = path_clean(s->container_root_path);
         r = rt == REQ_REMOVE ? layers_remove(h, target, &err) : layers_add(h, target, s, &err);
