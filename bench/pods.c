@@ -372,7 +372,7 @@ typedef struct round_result {
     int n, done;
     double gcs_ms, rt_ms, direct_ms;
     unsigned long long invocations;
-    long rss_idle_kb, rss_kb, hwm_kb;
+    long rss_idle_kb, rss_kb, hwm_kb, rss_after_kb;
 } round_result;
 
 static void id_of(char *buf, size_t len, char kind, int i)
@@ -416,6 +416,8 @@ static round_result run_round(const char *gcs, int n)
     }
     uint64_t t3 = now_ns();
     gcs_runtime_stats(&p, &c1, &ms1);
+    long hwm_after;
+    proc_mem(g_gcs, &r.rss_after_kb, &hwm_after);
     close(p.fd);
     frame_reader_reset(&p.rd);
     stop_gcs();
@@ -532,14 +534,15 @@ int main(int argc, char **argv)
     rm_rf(g_dir);
 
     printf("bench/pods: create then delete N pods (sandbox + 1 workload each) with runc, through gcs vs direct\n");
-    printf("  %5s %5s %12s %12s %12s %12s %8s %9s %9s %9s\n", "N", "done", "e2e/pod", "direct/pod", "runtime/pod",
-           "agent/pod", "e2e/dir", "rss idle", "rss N", "hwm N");
+    printf("  %5s %5s %12s %12s %12s %12s %8s %10s %10s %10s %10s\n", "N", "done", "e2e/pod", "direct/pod",
+           "runtime/pod", "agent/pod", "e2e/dir", "rss idle", "rss N", "hwm N", "rss after");
     for (int i = 0; i < nn; i++) {
         round_result *r = &rs[i];
         int d = r->done ? r->done : 1;
-        printf("  %5d %5d %9.2f ms %9.2f ms %9.2f ms %9.3f ms %8.3f %6ld KiB %6ld KiB %6ld KiB\n", r->n, r->done,
-               r->gcs_ms / d, r->direct_ms / d, r->rt_ms / d, (r->gcs_ms - r->rt_ms) / d,
-               r->direct_ms > 0 ? r->gcs_ms / r->direct_ms : 0.0, r->rss_idle_kb, r->rss_kb, r->hwm_kb);
+        printf("  %5d %5d %9.2f ms %9.2f ms %9.2f ms %9.3f ms %8.3f %6ld KiB %6ld KiB %6ld KiB %6ld KiB\n", r->n,
+               r->done, r->gcs_ms / d, r->direct_ms / d, r->rt_ms / d, (r->gcs_ms - r->rt_ms) / d,
+               r->direct_ms > 0 ? r->gcs_ms / r->direct_ms : 0.0, r->rss_idle_kb, r->rss_kb, r->hwm_kb,
+               r->rss_after_kb);
         printf("        runtime invocations through gcs: %llu (%.1f per pod)\n", r->invocations,
                (double)r->invocations / d);
     }
