@@ -2,59 +2,176 @@
  *
  * It listens on DIR/1073741824 (gcs -transport unix:DIR dials there), waits
  * for the agent, negotiates, runs one command, prints the result and exits;
- * the agent then re-dials and the next gcsctl gets it. */
+ * the agent then re-dials and the next gcsctl gets it. Each command lives in
+ * a cmd_*.c file and is one row of the table below. */
+#include "gcsctl/gcsctl.h"
+
 #include "bridge/proto.h"
-#include "gcsctl/client.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <strings.h>
+#include <stdarg.h>
+
+static const ctl_cmd COMMANDS[] = {
+    {"negotiate", 0, "negotiate", "Negotiate and print the agent's capabilities as JSON.", cmd_negotiate},
+    {"raw", 2, "raw TYPE JSON",
+     "Send one request and print the response payload as JSON. TYPE is a message name\n"
+     "(WaitForProcess, ...) or a number (0x10100601). Exit code 1 if Result is not 0.",
+     cmd_raw},
+    {"create", 1,
+     "create ID --settings FILE\n"
+     "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"
+     "                     [--bundle DIR] [--hostname H] [--memory BYTES] [--netns GUID]\n"
+     "                     [--skip-networking | --no-skip-networking] [-- ARGS...]",
+     "Create a container (CreateContainer).\n"
+     "  --settings FILE      the container document (SchemaVersion, OciBundlePath, OciSpecification,\n"
+     "                       ScratchDirPath) as JSON; \"-\" reads stdin\n"
+     "  --kind KIND          build the spec here instead: sandbox, workload or standalone\n"
+     "  --sandbox SID        the pod a workload joins (io.kubernetes.cri.sandbox-id)\n"
+     "  --vpid VPID          virtual pod id (io.microsoft.cri.virtual-pod-id); a virtual pod's sandbox has ID == VPID\n"
+     "  --rootfs DIR         root filesystem (mounted read-only; see make-rootfs)\n"
+     "  --bundle DIR         bundle directory (default /run/gcs/c/ID)\n"
+     "  --hostname H         the sandbox's hostname\n"
+     "  --memory BYTES       linux.resources.memory.limit\n"
+     "  --netns GUID         windows.network.networkNamespace (default: a fresh GUID for sandboxes)\n"
+     "  --skip-networking    io.microsoft.cri.skip-pod-networking=true (the default for sandboxes, as NIC\n"
+     "                       configuration is not implemented yet); --no-skip-networking leaves it out\n"
+     "  -- ARGS...           the init process (default: /bin/sh -c 'while :; do sleep 3600; done')",
+     cmd_create},
+    {"delete", 1, "delete ID", "Delete a container's state (DeleteContainerState).", cmd_delete},
+    {"list", 0, "list [--json]",
+     "List the agent's pods and containers (from DumpStacks).\n"
+     "  --json               print {\"pods\": [...], \"containers\": [...]} instead of tables",
+     cmd_list},
+    {"dump", 0, "dump", "Print the agent's DumpStacks text.", cmd_dump},
+    {"make-rootfs", 1, "make-rootfs DIR [--busybox PATH]",
+     "Write a busybox root filesystem into DIR (no agent needed).\n"
+     "  --busybox PATH       the busybox binary to copy (default /bin/busybox)",
+     cmd_make_rootfs},
+};
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gcsctl [options] COMMAND [ARGS]\n"
-            "\n"
-            "options:\n"
-            "  -d, --dir DIR        socket directory gcs dials into (default $GCS_DIR or /run/gcs-host)\n"
-            "  -t, --timeout SEC    how long to wait for the agent and for each response (default 30)\n"
-            "  -n, --no-negotiate   do not send NegotiateProtocol first (for protocol tests)\n"
-            "\n"
-            "commands:\n"
-            "  negotiate            negotiate and print the agent's capabilities as JSON\n"
-            "  raw TYPE JSON        send one request and print the response payload as JSON.\n"
-            "                       TYPE is a message name (WaitForProcess, ...) or a number (0x10100601)\n");
+    fprintf(out, "usage: gcsctl [options] COMMAND [ARGS]\n"
+                 "\n"
+                 "options:\n"
+                 "  -d, --dir DIR        socket directory gcs dials into (default $GCS_DIR or /run/gcs-host)\n"
+                 "  -t, --timeout SEC    how long to wait for the agent and for each response (default 30)\n"
+                 "  -n, --no-negotiate   do not send NegotiateProtocol first (for protocol tests)\n"
+                 "\n"
+                 "commands:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(COMMANDS); i++)
+        fprintf(out, "  gcsctl %s\n", COMMANDS[i].usage);
+    fprintf(out, "\n'gcsctl help COMMAND' or 'gcsctl COMMAND --help' describes one command.\n"
+                 "Exit codes: 0 success, 1 the request failed (message on stderr), 2 usage.\n");
 }
 
-static int parse_type(const char *s, uint32_t *ret)
+static const ctl_cmd *find_cmd(const char *name)
 {
-    for (unsigned n = 1; n < RPC_MAX; n++) {
-        if (strcasecmp(s, msg_rpc_name(n)) == 0) {
-            *ret = MSG_REQUEST_CODE(n);
-            return 0;
-        }
-    }
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 0);
-    if (errno || *end || v > UINT32_MAX)
-        return -EINVAL;
-    *ret = (uint32_t)v;
-    return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(COMMANDS); i++)
+        if (streq(COMMANDS[i].name, name))
+            return &COMMANDS[i];
+    return NULL;
 }
 
-static void print_json(const json_t *v)
+void ctl_cmd_usage(const ctl *x, FILE *out)
+{
+    fprintf(out, "usage: gcsctl %s\n\n%s\n", x->cmd->usage, x->cmd->help);
+}
+
+int ctl_usage_error(const ctl *x, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "gcsctl %s: ", x->cmd->name);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: gcsctl %s\n", x->cmd->usage);
+    return CTL_USAGE;
+}
+
+int ctl_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gcsctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CTL_FAILED;
+}
+
+void ctl_print_json(const json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
     printf("%s\n", s ? s : "null");
     free(s);
 }
 
+int ctl_connect(ctl *x)
+{
+    cleanup_err gcs_err err = GCS_ERR_INIT;
+    if (x->connected)
+        return CTL_OK;
+    if (hc_listen(&x->c, x->dir, &err) < 0) {
+        hc_close(&x->c);
+        return ctl_fail("%s", err_msg(&err));
+    }
+    x->connected = true; /* from here hc_close releases the listener */
+    if (hc_accept(&x->c, x->timeout_ms, &err) < 0)
+        return ctl_fail("%s", err_msg(&err));
+    if (x->negotiate) {
+        json_t *resp;
+        if (hc_negotiate(&x->c, &resp, &err) < 0)
+            return ctl_fail("%s", err_msg(&err));
+        json_decref(resp);
+    }
+    return CTL_OK;
+}
+
+int ctl_request(ctl *x, uint32_t type, json_t *payload, json_t **ret_resp, const char *what)
+{
+    cleanup_err gcs_err err = GCS_ERR_INIT;
+    json_t *resp;
+    if (hc_call(&x->c, type, payload, &resp, x->timeout_ms, &err) < 0)
+        return ctl_fail("%s: %s", what, err_msg(&err));
+    json_t *res = json_object_get(resp, "Result");
+    int32_t hr = json_is_integer(res) ? (int32_t)json_integer_value(res) : HR_E_FAIL;
+    if (hr != 0) {
+        const char *m = json_string_value(json_object_get(resp, "ErrorMessage"));
+        ctl_fail("%s: %s (HRESULT 0x%08x)", what, str_empty(m) ? "request failed" : m, (uint32_t)hr);
+        json_decref(resp);
+        return CTL_FAILED;
+    }
+    if (ret_resp)
+        *ret_resp = resp;
+    else
+        json_decref(resp);
+    return CTL_OK;
+}
+
+/* `gcsctl CMD --help` works for every command, before its own parsing. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+        if (streq(argv[i], "--help") || streq(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+static int positional_count(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+        if (argv[i][0] != '-' || streq(argv[i], "-"))
+            n++;
+    return n;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = getenv("GCS_DIR") ? getenv("GCS_DIR") : "/run/gcs-host";
-    int timeout_s = 30;
-    bool negotiate = true;
+    ctl x = {.timeout_ms = 30000, .negotiate = true};
+    x.dir = getenv("GCS_DIR") ? getenv("GCS_DIR") : "/run/gcs-host";
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'},
         {"timeout", required_argument, NULL, 't'},
@@ -65,70 +182,45 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long_only(argc, argv, "+d:t:nh", opts, NULL)) != -1) {
         switch (o) {
-        case 'd': dir = optarg; break;
-        case 't': timeout_s = atoi(optarg); break;
-        case 'n': negotiate = false; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd': x.dir = optarg; break;
+        case 't': x.timeout_ms = atoi(optarg) * 1000; break;
+        case 'n': x.negotiate = false; break;
+        case 'h': usage(stdout); return CTL_OK;
+        default: usage(stderr); return CTL_USAGE;
         }
     }
     if (optind >= argc) {
         usage(stderr);
-        return 2;
+        return CTL_USAGE;
     }
-    const char *cmd = argv[optind];
-    char **args = argv + optind + 1;
-    int nargs = argc - optind - 1;
-
-    if (strcmp(cmd, "raw") == 0 && nargs != 2) {
-        fprintf(stderr, "gcsctl: raw needs TYPE and JSON\n");
-        return 2;
+    char **cargv = argv + optind;
+    int cargc = argc - optind;
+    if (streq(cargv[0], "help")) {
+        if (cargc < 2) {
+            usage(stdout);
+            return CTL_OK;
+        }
+        x.cmd = find_cmd(cargv[1]);
+        if (!x.cmd)
+            return ctl_fail("unknown command %s", cargv[1]), CTL_USAGE;
+        ctl_cmd_usage(&x, stdout);
+        return CTL_OK;
     }
-    if (strcmp(cmd, "negotiate") != 0 && strcmp(cmd, "raw") != 0) {
-        fprintf(stderr, "gcsctl: unknown command %s\n", cmd);
+    x.cmd = find_cmd(cargv[0]);
+    if (!x.cmd) {
+        fprintf(stderr, "gcsctl: unknown command %s\n", cargv[0]);
         usage(stderr);
-        return 2;
+        return CTL_USAGE;
     }
-
-    gcs_err err = GCS_ERR_INIT;
-    hc c;
-    int rc = 1;
-    if (hc_listen(&c, dir, &err) < 0 || hc_accept(&c, timeout_s * 1000, &err) < 0)
-        goto fail;
-    json_t *resp = NULL;
-    if (negotiate || strcmp(cmd, "negotiate") == 0) {
-        if (hc_negotiate(&c, &resp, &err) < 0)
-            goto fail;
-        if (strcmp(cmd, "negotiate") == 0) {
-            print_json(resp);
-            json_decref(resp);
-            rc = 0;
-            goto out;
-        }
-        json_decref(resp);
+    if (wants_help(cargc, cargv)) {
+        ctl_cmd_usage(&x, stdout);
+        return CTL_OK;
     }
-    if (strcmp(cmd, "raw") == 0) {
-        uint32_t type;
-        if (parse_type(args[0], &type) < 0) {
-            fprintf(stderr, "gcsctl: bad message type %s\n", args[0]);
-            rc = 2;
-            goto out;
-        }
-        uint64_t id;
-        uint32_t rtype;
-        if (hc_send_raw(&c, type, args[1], strlen(args[1]), &id, &err) < 0 ||
-            hc_wait_response(&c, id, &resp, &rtype, timeout_s * 1000, &err) < 0)
-            goto fail;
-        print_json(resp);
-        json_t *res = json_object_get(resp, "Result");
-        rc = json_is_integer(res) && json_integer_value(res) == 0 ? 0 : 1;
-        json_decref(resp);
-    }
-    goto out;
-fail:
-    fprintf(stderr, "gcsctl: %s\n", err_msg(&err));
-out:
-    hc_close(&c);
-    err_clear(&err);
+    if (positional_count(cargc, cargv) < x.cmd->min_args)
+        return ctl_usage_error(&x, "needs %d argument%s", x.cmd->min_args, x.cmd->min_args == 1 ? "" : "s");
+    optind = 0; /* the command parses its own options */
+    int rc = x.cmd->fn(&x, cargc, cargv);
+    if (x.connected)
+        hc_close(&x.c);
     return rc;
 }

@@ -1,0 +1,210 @@
+"""gcsctl against the real gcs with runc: every gcsctl run is one bridge
+connection, so the agent here is started without a Python listener and the
+test never holds a connection of its own."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+import podlib
+from conftest import PodEnv, _check_no_leaks
+from gcsproto import build_dir, gcs_binary
+
+GCSCTL = os.path.abspath(os.path.join(build_dir(), "gcsctl"))
+
+
+class BareAgent:
+    """gcs dialing unix:DIR with nobody listening yet (gcsctl listens per run)."""
+
+    def __init__(self, tmpdir, args):
+        self.tmpdir = str(tmpdir)
+        self.sockdir = os.path.join(self.tmpdir, "host")
+        os.makedirs(self.sockdir, exist_ok=True)
+        self.logpath = os.path.join(self.tmpdir, "gcs.log")
+        cmd = ["unshare", "--mount", "--propagation", "private", "--", gcs_binary(), "-v4", "-loglevel", "debug",
+               "-logfile", self.logpath, "-transport", "unix:" + self.sockdir] + list(args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        self.conn = None
+
+    def log(self):
+        try:
+            with open(self.logpath) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout=10.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def ctl_env(tmp_path):
+    rtroot = str(tmp_path / "rtstate")
+    agent = BareAgent(tmp_path / "agent", ["-runtime", "runc", "-runtime-root", rtroot])
+    env = PodEnv(agent, "runc", rtroot, tmp_path)
+    try:
+        yield env
+    finally:
+        rc = agent.stop()
+        _check_no_leaks(env)
+        assert rc in (0, -15, 143), f"gcs exited with {rc}; log:\n{agent.log()[-4000:]}"
+        assert "ERROR: AddressSanitizer" not in agent.log()
+
+
+def gcsctl(env, *args, stdin=None, timeout=60):
+    sockdir = env.agent.sockdir if env else "/nonexistent-gcsctl-dir"
+    p = subprocess.run([GCSCTL, "-d", sockdir, "-t", "20"] + [str(a) for a in args], input=stdin,
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(env, *args, **kw):
+    rc, out, err = gcsctl(env, *args, **kw)
+    assert rc == 0, (args, rc, out, err)
+    return out
+
+
+def listing(env):
+    return json.loads(ok(env, "list", "--json"))
+
+
+def test_make_rootfs(tmp_path):
+    d = tmp_path / "rfs"
+    rc, out, err = gcsctl(None, "make-rootfs", d)
+    assert rc == 0, err
+    assert os.access(d / "bin" / "busybox", os.X_OK)
+    for a in ["sh", "sleep", "cat", "echo", "true", "ls", "ps", "id", "stty", "head", "env", "hostname"]:
+        assert os.readlink(d / "bin" / a) == "busybox", a
+    assert (d / "etc" / "passwd").read_text().startswith("root:x:0:0:")
+    assert (d / "etc" / "group").read_text().startswith("root:x:0:")
+    for f in ["hostname", "hosts", "resolv.conf"]:
+        assert (d / "etc" / f).read_text() == ""
+    for sub in ["proc", "sys", "dev", "tmp"]:
+        assert (d / sub).is_dir()
+    # a second run over the same directory is fine
+    assert gcsctl(None, "make-rootfs", d)[0] == 0
+    out = subprocess.run(["chroot", str(d), "/bin/sh", "-c", "echo hi; id -u"], capture_output=True, text=True)
+    assert out.stdout == "hi\n0\n"
+
+
+def test_every_kind_through_gcsctl(ctl_env, tmp_path):
+    env = ctl_env
+    rootfs = str(tmp_path / "rootfs")
+    ok(None, "make-rootfs", rootfs)
+    S, W, X = podlib.new_id("a1"), podlib.new_id("a2"), podlib.new_id("a3")
+    V, VW = podlib.new_id("b1"), podlib.new_id("b2")
+    for cid in [S, W, X, V, VW]:
+        env.bundle(cid)
+    env.paths.append(f"/run/gcs/c/virtual-pods/{V}")
+
+    assert ok(env, "create", S, "--kind", "sandbox", "--rootfs", rootfs, "--hostname", "pod1",
+              "--memory", "64m") == S + "\n"
+    ok(env, "create", W, "--kind", "workload", "--sandbox", S, "--rootfs", rootfs, "--", "/bin/sleep", "777")
+    ok(env, "create", X, "--kind", "standalone", "--rootfs", rootfs)
+    ok(env, "create", V, "--kind", "sandbox", "--vpid", V, "--rootfs", rootfs)
+    ok(env, "create", VW, "--kind", "workload", "--vpid", V, "--rootfs", rootfs)
+
+    # what the agent made of the flags
+    assert open(f"/sys/fs/cgroup/memory/pods/{S}/memory.limit_in_bytes").read().strip() == str(64 << 20)
+    assert open(f"/run/gcs/c/{S}/hostname").read() == "pod1\n"
+    cfg = json.load(open(f"/run/gcs/c/{W}/config.json"))
+    assert cfg["process"]["args"] == ["/bin/sleep", "777"]
+    assert cfg["root"] == {"path": rootfs, "readonly": True}
+    assert cfg["linux"]["cgroupsPath"] == f"/pods/{S}/{W}"
+    assert {n["type"] for n in cfg["linux"]["namespaces"]} >= {"pid", "ipc", "uts", "mount"}
+    scfg = json.load(open(f"/run/gcs/c/{S}/config.json"))
+    assert scfg["annotations"][podlib.SKIP_NET] == "true"
+    assert scfg["process"]["args"][0] == "/bin/sh"  # busybox sleep takes no "infinity"
+
+    lst = listing(env)
+    kinds = {c["id"]: (c["kind"], c["pod"], c["state"]) for c in lst["containers"]}
+    assert kinds == {S: ("sandbox", S, "created"), W: ("workload", S, "created"), X: ("standalone", X, "created"),
+                     V: ("virtual-pod sandbox", V, "created"), VW: ("virtual-pod workload", V, "created")}
+    pods = {p["id"]: p for p in lst["pods"]}
+    assert set(pods) == {S, V}
+    assert pods[S]["members"] == 2 and pods[S]["cgroup"] == f"/pods/{S}" and pods[S]["root"] == f"/run/gcs/c/{S}"
+    assert pods[V]["root"] == f"/run/gcs/c/virtual-pods/{V}" and pods[V]["sandbox_deleted"] is False
+    for c in lst["containers"]:
+        assert podlib.pid_alive(c["pid"]), c
+        assert c["bundle"] == f"/run/gcs/c/{c['id']}"
+
+    table = ok(env, "list")
+    rows = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+    assert "virtual-pod workload" in rows[VW] and f"/run/gcs/c/{VW}" in rows[VW]
+    assert rows[W].split()[1:4] == ["workload", "created", S]
+    assert rows["POD"].split() == ["POD", "MEMBERS", "CGROUP", "ROOT", "SANDBOX"]
+
+    # duplicate ID: a failed request, the agent's message and HRESULT on stderr
+    rc, out, err = gcsctl(env, "create", X, "--kind", "standalone", "--rootfs", rootfs)
+    assert rc == 1 and out == ""
+    assert f"container {X} already exists" in err and "0xc037010f" in err, err
+
+    for cid in [W, S, VW, V, X]:
+        assert ok(env, "delete", cid) == cid + "\n"
+    rc, _, err = gcsctl(env, "delete", S)
+    assert rc == 1 and "0xc037010e" in err, err
+    assert listing(env) == {"pods": [], "containers": []}
+    d = ok(env, "dump")
+    assert "pods: 0" in d and "containers: 0" in d and "runtime: runc invocations=" in d
+
+
+def test_create_from_settings(ctl_env, rootfs, tmp_path):
+    env = ctl_env
+    X, Y = podlib.new_id("c1"), podlib.new_id("c2")
+    f = tmp_path / "x.json"
+    f.write_text(json.dumps(podlib.settings(podlib.standalone_spec(rootfs), env.bundle(X))))
+    ok(env, "create", X, "--settings", f)
+    doc = json.dumps(podlib.settings(podlib.standalone_spec(rootfs), env.bundle(Y)))
+    ok(env, "create", Y, "--settings", "-", stdin=doc)
+    assert sorted(c["id"] for c in listing(env)["containers"]) == sorted([X, Y])
+    assert sorted(podlib.runtime_list("runc", env.rtroot)) == sorted([X, Y])
+    # a spec the agent refuses: exit code 1 with the agent's message
+    bad = podlib.settings(podlib.workload_spec(rootfs, "no-such-pod"), "/run/gcs/c/" + podlib.new_id())
+    rc, _, err = gcsctl(env, "create", podlib.new_id("c3"), "--settings", "-", stdin=json.dumps(bad))
+    assert rc == 1 and "pod no-such-pod does not exist" in err and "HRESULT 0x" in err, err
+    # not JSON: refused before anything is sent
+    rc, _, err = gcsctl(env, "create", podlib.new_id("c4"), "--settings", "-", stdin="{not json")
+    assert rc == 1 and err
+    ok(env, "delete", X)
+    ok(env, "delete", Y)
+    assert listing(env)["containers"] == []
+
+
+@pytest.mark.parametrize("args", [
+    [], ["bogus"], ["create"], ["create", "x"], ["create", "x", "--kind", "pod", "--rootfs", "/"],
+    ["create", "x", "--kind", "sandbox"], ["create", "x", "--kind", "workload", "--rootfs", "/"],
+    ["create", "x", "--kind", "sandbox", "--vpid", "y", "--rootfs", "/"],
+    ["create", "x", "--settings", "f", "--kind", "sandbox"], ["create", "x", "--memory", "lots"],
+    ["create", "x", "y", "--kind", "standalone", "--rootfs", "/"], ["delete"], ["delete", "a", "b"],
+    ["list", "extra"], ["list", "--yaml"], ["dump", "x"], ["raw", "NoSuchMessage", "{}"], ["make-rootfs"],
+])
+def test_usage_errors_exit_2_without_waiting_for_an_agent(args):
+    rc, out, err = gcsctl(None, *args, timeout=10)
+    assert rc == 2, (args, rc, out, err)
+    assert "usage:" in err
+
+
+def test_help():
+    rc, out, _ = gcsctl(None, "help")
+    assert rc == 0
+    for cmd in ["create", "delete", "list", "dump", "make-rootfs", "negotiate", "raw"]:
+        assert f"gcsctl {cmd}" in out, cmd
+    for args in [["create", "--help"], ["help", "create"]]:
+        rc, out, _ = gcsctl(None, *args)
+        assert rc == 0 and out.startswith("usage: gcsctl create ID") and "--skip-networking" in out
+    rc, out, _ = gcsctl(None, "list", "-h")
+    assert rc == 0 and "--json" in out
+
+
+def test_unreachable_agent_is_a_failure_not_usage(tmp_path):
+    p = subprocess.run([GCSCTL, "-d", str(tmp_path), "-t", "1", "list"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and "no agent dialed in" in p.stderr
