@@ -325,6 +325,28 @@ static int read_pid_file(const char *path, pid_t *ret, gcs_err *err)
     return 0;
 }
 
+/* After create only a few parts of the spec are read again (exec: the
+ * process's user and rlimits, the rootfs for username lookups; statistics:
+ * the cgroup path). The full tree, seccomp profile and all, would cost tens
+ * of KiB per container for nothing. */
+static void slim_spec(container *c)
+{
+    json_t *slim = json_object();
+    json_t *proc = json_object_get(c->spec, "process");
+    json_t *sp = json_object();
+    static const char *const keep_proc[] = {"user", "rlimits"};
+    for (size_t i = 0; i < ARRAY_SIZE(keep_proc); i++)
+        if (json_object_get(proc, keep_proc[i]))
+            json_object_set(sp, keep_proc[i], json_object_get(proc, keep_proc[i]));
+    json_object_set_new(slim, "process", sp);
+    if (json_object_get(c->spec, "root"))
+        json_object_set(slim, "root", json_object_get(c->spec, "root"));
+    json_t *cg = json_object_get(json_object_get(c->spec, "linux"), "cgroupsPath");
+    json_object_set_new(slim, "linux", json_pack("{s:O?}", "cgroupsPath", cg));
+    json_decref(c->spec);
+    c->spec = slim;
+}
+
 static void create_join_done(container *c)
 {
     if (--c->create_join > 0)
@@ -344,6 +366,7 @@ static void create_join_done(container *c)
     process_watch(c->init, c->init_pid);
     if (c->state == CTR_CREATING)
         c->state = CTR_CREATED;
+    slim_spec(c);
     c->pending = NULL;
     log_info("container created", KV_S("container", c->id), KV_S("kind", pod_kind_name(c->cls.kind)),
              KV_S("pod", c->cls.sandbox_id), KV_I("pid", c->init_pid), KV_S("bundle", c->bundle),

@@ -12,7 +12,16 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-SHARED = os.environ.get("GCS_SHARED", os.path.abspath(os.path.join(REPO, "..", "shared")))
+def _find_shared():
+    """shared/ sits beside the clone (CI and developers); GCS_SHARED overrides."""
+    for cand in [os.environ.get("GCS_SHARED"), os.path.join(REPO, "..", "shared"), "/work/shared"]:
+        if cand and os.path.isdir(os.path.join(cand, "fixtures", "hcsshim-specs")):
+            return os.path.abspath(cand)
+    raise RuntimeError("the hcsshim fixture specs (shared/fixtures/hcsshim-specs) were not found beside the "
+                       "repository; set GCS_SHARED to the shared/ directory")
+
+
+SHARED = _find_shared()
 FIXTURES = os.path.join(SHARED, "fixtures", "hcsshim-specs")
 
 CT_TYPE = "io.kubernetes.cri.container-type"
