@@ -203,6 +203,9 @@ static void teardown_files(teardown *td)
         process_free(v);
     }
 
+    if (td->mode == TD_SHUTDOWN)
+        host_overlays_release_under(h, c->bundle);
+
     /* scratch: pod-model.md 5.5 step 5.5 */
     if (td->mode != TD_ROLLBACK && !str_empty(c->scratch))
         host_remove_tree(c->scratch, "scratch", &td->err);

@@ -155,6 +155,7 @@ void host_handle_get_properties(bridge_req *req, void *ctx);
 void host_handle_modify_layers(bridge_req *req, host *h, enum msg_request_type rt, res_combined_layers *s);
 void host_handle_constraints(bridge_req *req, host *h, container *c, res_container_constraints *s);
 void host_free_overlays(host *h);
+void host_overlays_release_under(host *h, const char *dir);
 
 /* pod.c */
 pod *pod_new(const char *sid);

@@ -101,6 +101,26 @@ static int layers_add(host *h, const char *target, res_combined_layers *s, gcs_e
     return 0;
 }
 
+/* At agent exit: the rootfs overlays inside a bundle come off before the
+ * bundle is removed (the host is gone and will not send the Remove). */
+void host_overlays_release_under(host *h, const char *dir)
+{
+    if (!h->overlays)
+        return;
+    strmap_iter it = STRMAP_ITER_INIT;
+    const char *k;
+    void *v;
+    while (strmap_next(h->overlays, &it, &k, &v)) {
+        if (!path_is_within(dir, k))
+            continue;
+        cleanup_free char *target = xstrdup(k);
+        gcs_err e = GCS_ERR_INIT;
+        if (layers_remove(h, target, &e) < 0)
+            log_warn("cannot unmount a container rootfs at exit", KV_S("path", target), KV_S("error", err_msg(&e)));
+        err_clear(&e);
+    }
+}
+
 void host_handle_modify_layers(bridge_req *req, host *h, enum msg_request_type rt, res_combined_layers *s)
 {
     gcs_err err = GCS_ERR_INIT;
