@@ -86,7 +86,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 system: all
-	GCS_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/system $(PYTEST_ARGS)
+	GCS_BUILD=$(abspath $(BUILD)) GCS_SAN=$(SAN) $(PYTEST) -q tests/system $(PYTEST_ARGS)
 
 check: unit system
 

@@ -161,5 +161,6 @@ def test_leak_soak_200_cycles(pods_runc, rootfs):
     fd1, rss1 = fds(), rss()
     print(f"soak: fds {fd0}->{fd1}, RSS {rss0}->{rss1} KiB")
     assert fd1 == fd0
-    assert rss1 <= rss0 * 1.05 + 64, (rss0, rss1)
+    if not os.environ.get("GCS_SAN"):  # ASan's quarantine keeps freed memory resident on purpose
+        assert rss1 <= rss0 * 1.05 + 64, (rss0, rss1)
     assert podlib.pods_children() == []
