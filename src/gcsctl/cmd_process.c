@@ -137,7 +137,7 @@ int cmd_exec(ctl *x, int argc, char **argv)
     int rc = parse_exec(x, argc, argv, true, &a, &id);
     json_t *user = json_object();
     if (rc == CTL_OK && a.user) {
-        uint32_t uid, gid = 0;
+        uint32_t uid = 0, gid = 0;
         cleanup_free char *u = xstrdup(a.user);
         char *colon = strchr(u, ':');
         if (colon)
