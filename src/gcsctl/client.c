@@ -52,6 +52,32 @@ int hc_listen_port(hc *c, uint32_t *ret_port, gcs_err *err)
     return fd;
 }
 
+void hc_unlink_port(hc *c, uint32_t port)
+{
+    cleanup_free char *p = xasprintf("%s/%u", c->dir, port);
+    unlink(p);
+}
+
+int hc_accept_port(hc *c, int lfd, uint32_t port, int timeout_ms, gcs_err *err)
+{
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    int fd = -1, e = errno;
+    if (r > 0) {
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        e = errno;
+    }
+    close(lfd);
+    hc_unlink_port(c, port);
+    if (r < 0)
+        return err_errno(err, HR_E_FAIL, e, "poll");
+    if (r == 0)
+        return err_set(err, HR_E_FAIL, "the agent did not connect stdio port %u", port);
+    if (fd < 0)
+        return err_errno(err, HR_E_FAIL, e, "accept on stdio port %u", port);
+    return fd;
+}
+
 int hc_accept(hc *c, int timeout_ms, gcs_err *err)
 {
     struct pollfd p = {.fd = c->lfd, .events = POLLIN};
@@ -192,6 +218,29 @@ int hc_wait_response(hc *c, uint64_t id, json_t **ret_resp, uint32_t *ret_type, 
         *ret_resp = doc;
         return 0;
     }
+}
+
+int hc_read_one(hc *c, uint64_t id, json_t **ret_resp, int timeout_ms, gcs_err *err)
+{
+    frame_hdr h;
+    cleanup_free char *payload = NULL;
+    size_t plen;
+    int r = read_frame(c, &h, &payload, &plen, now_ms() + (uint64_t)timeout_ms, err);
+    if (r < 0)
+        return r;
+    json_t *doc;
+    if (jx_parse_object(payload, plen, &doc, err) < 0)
+        return err_wrap(err, -EIO, "frame 0x%08x from agent", h.type);
+    if ((h.type & MSG_TYPE_MASK) == MSG_TYPE_NOTIFY) {
+        push_notification(c, doc);
+        return 0;
+    }
+    if (h.id != id) {
+        json_decref(doc); /* e.g. a ResizeConsole answer nobody waits for */
+        return 0;
+    }
+    *ret_resp = doc;
+    return 1;
 }
 
 int hc_wait_notification(hc *c, json_t **ret, int timeout_ms, gcs_err *err)

@@ -32,6 +32,10 @@ int hc_call(hc *c, uint32_t type, json_t *payload, json_t **ret_resp, int timeou
 int hc_send_raw(hc *c, uint32_t type, const char *payload, size_t len, uint64_t *ret_id, gcs_err *err);
 /* Wait for the response to id (notifications are queued). */
 int hc_wait_response(hc *c, uint64_t id, json_t **ret_resp, uint32_t *ret_type, int timeout_ms, gcs_err *err);
+/* Read exactly one frame (the caller saw the connection readable): a
+ * notification is queued and a response to another ID dropped (0); the
+ * response to id is returned in *ret_resp (1). */
+int hc_read_one(hc *c, uint64_t id, json_t **ret_resp, int timeout_ms, gcs_err *err);
 /* Wait for the next notification. */
 int hc_wait_notification(hc *c, json_t **ret, int timeout_ms, gcs_err *err);
 
@@ -42,3 +46,8 @@ json_t *hc_envelope(const char *container_id);
 
 /* Listen for a stdio connection on a fresh port; returns the listening fd. */
 int hc_listen_port(hc *c, uint32_t *ret_port, gcs_err *err);
+/* Accept the one connection gcs makes to port (listener lfd), then close
+ * the listener and remove its socket file. Returns the connected fd. */
+int hc_accept_port(hc *c, int lfd, uint32_t port, int timeout_ms, gcs_err *err);
+/* Remove the socket file of a stdio port that will not be accepted. */
+void hc_unlink_port(hc *c, uint32_t port);

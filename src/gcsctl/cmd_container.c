@@ -79,7 +79,7 @@ static int read_settings(const char *file, char **ret)
     return CTL_OK;
 }
 
-static int send_create(ctl *x, const char *id, const char *config)
+static int send_create(ctl *x, const char *id, const char *config, bool print)
 {
     int rc = ctl_connect(x);
     if (rc != CTL_OK)
@@ -88,12 +88,37 @@ static int send_create(ctl *x, const char *id, const char *config)
     json_object_set_new(req, "ContainerConfig", json_string(config));
     cleanup_free char *what = xasprintf("create %s", id);
     rc = ctl_request(x, MSG_REQUEST_CODE(RPC_CREATE), req, NULL, what);
-    if (rc == CTL_OK)
+    if (rc == CTL_OK && print)
         printf("%s\n", id);
     return rc;
 }
 
+int ctl_create_spec(ctl *x, ctlspec_opts *so, const char *bundle, bool print)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(so->rootfs, real) || stat(real, &st) < 0)
+        return ctl_fail("create: rootfs %s: %s", so->rootfs, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return ctl_fail("create: rootfs %s is not a directory", so->rootfs);
+    ctlspec_opts o = *so;
+    o.rootfs = real;
+    cleanup_free char *guid = NULL;
+    if (!o.netns && o.kind == CTLSPEC_SANDBOX)
+        o.netns = guid = ctlspec_new_guid();
+    cleanup_free char *def_bundle = xasprintf("/run/gcs/c/%s", o.id);
+    json_t *doc = ctlspec_container_config(ctlspec_build(&o), bundle ? bundle : def_bundle);
+    cleanup_free char *text = jx_dump(doc, NULL);
+    json_decref(doc);
+    return send_create(x, o.id, text, print);
+}
+
 int cmd_create(ctl *x, int argc, char **argv)
+{
+    return ctl_create_args(x, argc, argv, true, NULL);
+}
+
+int ctl_create_args(ctl *x, int argc, char **argv, bool print, const char **ret_id)
 {
     enum {
         O_SETTINGS = 1,
@@ -106,7 +131,8 @@ int cmd_create(ctl *x, int argc, char **argv)
         O_MEMORY,
         O_NETNS,
         O_SKIP,
-        O_NOSKIP
+        O_NOSKIP,
+        O_TERMINAL
     };
     static const struct option opts[] = {
         {"settings", required_argument, NULL, O_SETTINGS},   {"kind", required_argument, NULL, O_KIND},
@@ -114,7 +140,8 @@ int cmd_create(ctl *x, int argc, char **argv)
         {"rootfs", required_argument, NULL, O_ROOTFS},       {"bundle", required_argument, NULL, O_BUNDLE},
         {"hostname", required_argument, NULL, O_HOSTNAME},   {"memory", required_argument, NULL, O_MEMORY},
         {"netns", required_argument, NULL, O_NETNS},         {"skip-networking", no_argument, NULL, O_SKIP},
-        {"no-skip-networking", no_argument, NULL, O_NOSKIP}, {0},
+        {"no-skip-networking", no_argument, NULL, O_NOSKIP}, {"terminal", no_argument, NULL, O_TERMINAL},
+        {0},
     };
     const char *settings = NULL, *kind = NULL, *rootfs = NULL, *bundle = NULL;
     ctlspec_opts so = {0};
@@ -135,6 +162,7 @@ int cmd_create(ctl *x, int argc, char **argv)
         case O_NETNS: so.netns = optarg; break;
         case O_SKIP: skip = 1; break;
         case O_NOSKIP: skip = 0; break;
+        case O_TERMINAL: so.terminal = true; break;
         case O_MEMORY:
             if (parse_bytes(optarg, &so.memory_limit) < 0)
                 return ctl_usage_error(x, "bad --memory %s (BYTES, or a number with k, m or g)", optarg);
@@ -148,6 +176,8 @@ int cmd_create(ctl *x, int argc, char **argv)
     const char *id = argv[optind];
     if (str_empty(id))
         return ctl_usage_error(x, "empty ID");
+    if (ret_id)
+        *ret_id = id;
     bool has_args = nopt < argc;
 
     if (settings) {
@@ -155,7 +185,7 @@ int cmd_create(ctl *x, int argc, char **argv)
             return ctl_usage_error(x, "--settings takes the whole document: no other options or ARGS");
         cleanup_free char *text = NULL;
         int rc = read_settings(settings, &text);
-        return rc == CTL_OK ? send_create(x, id, text) : rc;
+        return rc == CTL_OK ? send_create(x, id, text, print) : rc;
     }
 
     if (!kind)
@@ -182,30 +212,16 @@ int cmd_create(ctl *x, int argc, char **argv)
             return ctl_usage_error(x, "a standalone container has no --sandbox");
         break;
     }
-    char real[PATH_MAX];
-    struct stat st;
-    if (!realpath(rootfs, real) || stat(real, &st) < 0)
-        return ctl_fail("create: rootfs %s: %s", rootfs, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return ctl_fail("create: rootfs %s is not a directory", rootfs);
-
     so.id = id;
-    so.rootfs = real;
+    so.rootfs = rootfs;
     so.skip_networking = skip < 0 ? so.kind == CTLSPEC_SANDBOX : skip == 1;
-    cleanup_free char *guid = NULL;
-    if (!so.netns && so.kind == CTLSPEC_SANDBOX)
-        so.netns = guid = ctlspec_new_guid();
     if (has_args) {
         so.args = argv + nopt + 1;
         so.nargs = (size_t)(argc - nopt - 1);
         if (so.nargs == 0)
             return ctl_usage_error(x, "nothing after --");
     }
-    cleanup_free char *def_bundle = xasprintf("/run/gcs/c/%s", id);
-    json_t *doc = ctlspec_container_config(ctlspec_build(&so), bundle ? bundle : def_bundle);
-    cleanup_free char *text = jx_dump(doc, NULL);
-    json_decref(doc);
-    return send_create(x, id, text);
+    return ctl_create_spec(x, &so, bundle, print);
 }
 
 int cmd_delete(ctl *x, int argc, char **argv)

@@ -22,7 +22,8 @@ static const field POD_FIELDS[] = {
     {"sandbox", false},
 };
 static const field CONTAINER_FIELDS[] = {
-    {"kind", false}, {"state", false}, {"pod", false}, {"pid", true}, {"bundle", false}, {"root", false},
+    {"kind", false}, {"state", false}, {"pod", false},   {"pid", true},
+    {"bundle", false}, {"root", false}, {"execs", true},
 };
 
 /* Where " key=" (or "key=" at the start) next occurs in s at or after from. */
@@ -103,6 +104,15 @@ static int dump_stacks(ctl *x, char **ret)
     *ret = xstrdup(s ? s : "");
     json_decref(resp);
     return CTL_OK;
+}
+
+int ctl_listing(ctl *x, json_t **ret)
+{
+    cleanup_free char *text = NULL;
+    int rc = dump_stacks(x, &text);
+    if (rc == CTL_OK)
+        *ret = parse_stacks(text);
+    return rc;
 }
 
 /* One table: the header row, then one row per object of arr. */

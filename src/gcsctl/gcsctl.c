@@ -22,7 +22,7 @@ static const ctl_cmd COMMANDS[] = {
      "create ID --settings FILE\n"
      "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"
      "                     [--bundle DIR] [--hostname H] [--memory BYTES] [--netns GUID]\n"
-     "                     [--skip-networking | --no-skip-networking] [-- ARGS...]",
+     "                     [--skip-networking | --no-skip-networking] [--terminal] [-- ARGS...]",
      "Create a container (CreateContainer).\n"
      "  --settings FILE      the container document (SchemaVersion, OciBundlePath, OciSpecification,\n"
      "                       ScratchDirPath) as JSON; \"-\" reads stdin\n"
@@ -36,6 +36,7 @@ static const ctl_cmd COMMANDS[] = {
      "  --netns GUID         windows.network.networkNamespace (default: a fresh GUID for sandboxes)\n"
      "  --skip-networking    io.microsoft.cri.skip-pod-networking=true (the default for sandboxes, as NIC\n"
      "                       configuration is not implemented yet); --no-skip-networking leaves it out\n"
+     "  --terminal           process.terminal=true (start it with -t)\n"
      "  -- ARGS...           the init process (default: /bin/sh -c 'while :; do sleep 3600; done')",
      cmd_create},
     {"delete", 1, "delete ID", "Delete a container's state (DeleteContainerState).", cmd_delete},
@@ -44,6 +45,55 @@ static const ctl_cmd COMMANDS[] = {
      "  --json               print {\"pods\": [...], \"containers\": [...]} instead of tables",
      cmd_list},
     {"dump", 0, "dump", "Print the agent's DumpStacks text.", cmd_dump},
+    {"start", 1, "start ID [-i] [-t] [-d]",
+     "Start the container's init process (ExecuteProcess) with its output on gcsctl's, wait for it\n"
+     "and exit with its exit code (1 if that is 256 or more).\n"
+     "  -i, --interactive    also relay gcsctl's stdin (half-closed at EOF)\n"
+     "  -t, --tty            the container has a terminal (process.terminal; detected from its bundle when\n"
+     "                       this host can read it): raw local terminal, SIGWINCH sent as ResizeConsole\n"
+     "  -d, --detach         no stdio: print the pid and exit 0",
+     cmd_start},
+    {"exec", 1, "exec ID [-i] [-t] [--user UID[:GID]] [--cwd DIR] [--env K=V]... -- ARGS...",
+     "Run another process in a container, attached; exit with its exit code.\n"
+     "  -i, --interactive    relay gcsctl's stdin\n"
+     "  -t, --tty            a terminal (raw local terminal; window size sent at start and on SIGWINCH)\n"
+     "  --user UID[:GID]     default 0:0\n"
+     "  --cwd DIR            default /\n"
+     "  --env K=V            repeatable; default PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+     cmd_exec},
+    {"vm-exec", 0, "vm-exec [-i] [-t] [--cwd DIR] [--env K=V]... -- ARGS...",
+     "Run a process in the VM itself (not in a container), attached; exit with its exit code.\n"
+     "  -i, --interactive    relay gcsctl's stdin\n"
+     "  -t, --tty            EmulateConsole: a terminal",
+     cmd_vm_exec},
+    {"kill", 1, "kill ID [PID] [--signal N]",
+     "Send signal N (default 15) to a process of the container (SignalProcess); PID defaults to its init.", cmd_kill},
+    {"shutdown", 1, "shutdown ID [--force]",
+     "Stop the container's init: SIGTERM (ShutdownGraceful), or SIGKILL with --force (ShutdownForced).\n"
+     "Returns at once; 'gcsctl wait' learns the exit code.",
+     cmd_shutdown},
+    {"wait", 2, "wait ID PID [--timeout MS]",
+     "Wait for a process (WaitForProcess), print its exit code and exit with it. Without --timeout it\n"
+     "waits forever; a timeout is a failure (exit 1).",
+     cmd_wait},
+    {"ps", 1, "ps ID", "The container's processes (GetProperties ProcessList), one pid per line.", cmd_ps},
+    {"stats", 1, "stats ID [--brief]",
+     "The container's cgroup statistics (GetProperties Statistics) as JSON.\n"
+     "  --brief              only memory usage and limit, cpu time and the pid count",
+     cmd_stats},
+    {"run", 1, "run ID --rootfs DIR [create options...] [-i] [-t] [--keep] [-- ARGS...]",
+     "create (default --kind standalone), start attached, then delete (unless --keep); exit with the\n"
+     "container's exit code.\n"
+     "  -i, -t               as for start (-t also sets process.terminal)\n"
+     "  --keep               keep the container's state afterwards (--rm, the default, deletes it)",
+     cmd_run},
+    {"pod", 1, "pod [--delete] FILE",
+     "Create and start a whole pod from a JSON description, detached, and print a summary:\n"
+     "  {\"sandbox\": {\"id\": ID, \"rootfs\": DIR, \"hostname\": H, \"vpid\": null|ID, \"memory\": BYTES},\n"
+     "   \"workloads\": [{\"id\": ID, \"args\": [...], \"rootfs\": DIR, \"memory\": BYTES}]}\n"
+     "A non-null vpid (equal to the sandbox id) makes it a virtual pod.\n"
+     "  --delete             stop (forced), wait for and delete each workload, then the sandbox",
+     cmd_pod},
     {"make-rootfs", 1, "make-rootfs DIR [--busybox PATH]",
      "Write a busybox root filesystem into DIR (no agent needed).\n"
      "  --busybox PATH       the busybox binary to copy (default /bin/busybox)",

@@ -47,6 +47,18 @@ int ctl_fail(const char *fmt, ...) PRINTF(1, 2);
 
 void ctl_print_json(const json_t *v);
 
+/* What the agent holds, from DumpStacks: {"pods": [...], "containers": [...]}
+ * as `list --json` prints it. */
+int ctl_listing(ctl *x, json_t **ret);
+
+/* create's argument parsing and request, for run (print: the ID on
+ * success; *ret_id: the ID parsed, if not NULL). */
+int ctl_create_args(ctl *x, int argc, char **argv, bool print, const char **ret_id);
+struct ctlspec_opts;
+/* CreateContainer from spec options (rootfs resolved here; a sandbox
+ * without netns gets a fresh one); bundle NULL = /run/gcs/c/ID. */
+int ctl_create_spec(ctl *x, struct ctlspec_opts *so, const char *bundle, bool print);
+
 /* The commands (cmd_*.c). */
 int cmd_negotiate(ctl *x, int argc, char **argv);
 int cmd_raw(ctl *x, int argc, char **argv);
@@ -55,3 +67,13 @@ int cmd_delete(ctl *x, int argc, char **argv);
 int cmd_list(ctl *x, int argc, char **argv);
 int cmd_dump(ctl *x, int argc, char **argv);
 int cmd_make_rootfs(ctl *x, int argc, char **argv);
+int cmd_start(ctl *x, int argc, char **argv);
+int cmd_exec(ctl *x, int argc, char **argv);
+int cmd_vm_exec(ctl *x, int argc, char **argv);
+int cmd_kill(ctl *x, int argc, char **argv);
+int cmd_shutdown(ctl *x, int argc, char **argv);
+int cmd_wait(ctl *x, int argc, char **argv);
+int cmd_ps(ctl *x, int argc, char **argv);
+int cmd_stats(ctl *x, int argc, char **argv);
+int cmd_run(ctl *x, int argc, char **argv);
+int cmd_pod(ctl *x, int argc, char **argv);

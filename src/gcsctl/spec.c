@@ -88,6 +88,8 @@ json_t *ctlspec_build(const ctlspec_opts *o)
         json_array_append_new(args, json_string("while :; do sleep 3600; done"));
     }
     json_object_set_new(process, "args", args);
+    if (o->terminal)
+        json_object_set_new(process, "terminal", json_true());
     json_object_set_new(json_object_get(s, "root"), "path", json_string(o->rootfs));
     if (!str_empty(o->hostname))
         json_object_set_new(s, "hostname", json_string(o->hostname));

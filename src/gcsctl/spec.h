@@ -19,6 +19,7 @@ typedef struct ctlspec_opts {
     const char *netns;      /* windows.network.networkNamespace; NULL = none */
     int64_t memory_limit;   /* linux.resources.memory.limit; 0 = none */
     bool skip_networking;   /* io.microsoft.cri.skip-pod-networking=true */
+    bool terminal;          /* process.terminal */
     char *const *args;      /* process.args; NULL = a shell that sleeps forever */
     size_t nargs;
 } ctlspec_opts;
