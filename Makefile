@@ -93,11 +93,20 @@ check: unit system
 check-asan:
 	$(MAKE) BUILD=build/asan SAN=1 CC=clang OPT='-O1 -g' check
 
-# libFuzzer targets: clang, ASan+UBSan, the library sources compiled in.
-FUZZ_CFLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard src/*/*.h)
+# libFuzzer targets: clang, ASan+UBSan; the library is compiled once with
+# coverage instrumentation (fuzzer-no-link) and each target links it.
+FUZZ_CFLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+$(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS)
+	$(if $(V),,@echo "  CC  $< (fuzz)")
+	$(Q)clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/libgcs-fuzz.a: $(FUZZ_OBJS)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libgcs-fuzz.a
+	@mkdir -p $(dir $@)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libgcs-fuzz.a $(PKG_LIBS)
 
 fuzz: $(FUZZ_BINS)
 
@@ -139,4 +148,4 @@ bench: all $(BENCH_BINS)
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)

@@ -1,5 +1,6 @@
 /* cgroup-fs.c — file and directory primitives shared by both back ends. */
 #include "cgroup/cgroup-internal.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -232,6 +233,7 @@ static int rmdir_retry(const char *dir, gcs_err *err)
         if (e != EBUSY)
             break;
         /* The kernel gives no event for "css released": back off briefly. */
+        log_info("cgroup busy on rmdir; retrying", KV_S("path", dir), KV_I("attempt", attempt + 1));
         struct timespec ts = {.tv_sec = 0, .tv_nsec = backoff};
         nanosleep(&ts, NULL);
         backoff *= 2;
