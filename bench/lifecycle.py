@@ -168,14 +168,16 @@ def bench_runtime(runtime, args, tmp, rootfs):
               f"{per:.1f} KiB per container (goal <= 16)")
     finally:
         agent.stop()
-        for d in ["/sys/fs/cgroup"]:
-            for ctl in os.listdir(d):
-                p = os.path.join(d, ctl, "gcs-bench-direct")
-                if os.path.isdir(p):
-                    for sub in sorted(os.listdir(p), reverse=True):
-                        if os.path.isdir(os.path.join(p, sub)):
-                            os.rmdir(os.path.join(p, sub))
-                    os.rmdir(p)
+        # the direct runs' cgroups, depth first (the runtime leaves parents behind)
+        for ctl in os.listdir("/sys/fs/cgroup"):
+            top = os.path.join("/sys/fs/cgroup", ctl, "gcs-bench-direct")
+            if not os.path.isdir(top):
+                continue
+            if os.path.ismount(os.path.join("/sys/fs/cgroup", ctl)):
+                for root, dirs, _ in os.walk(top, topdown=False):
+                    os.rmdir(root)
+            else:  # an unmounted hierarchy's directory on the tmpfs: plain files
+                shutil.rmtree(top, ignore_errors=True)
 
 
 def main():

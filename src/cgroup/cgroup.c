@@ -1,6 +1,9 @@
 /* cgroup.c — version detection, the manager, dispatch to a back end, and the
  * agent's startup hierarchy (pod-model.md 4.1, 4.2). */
 #include "cgroup/cgroup-internal.h"
+#include "storage/storage.h"
+
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -204,12 +207,36 @@ int cgroup_kill_all(cgroup *cg, gcs_err *err)
     return r < 0 ? err_wrap(err, r, "kill processes of cgroup %s", cg->path) : 0;
 }
 
+/* crun on a hybrid layout needs the cgroup2 mount at <root>/unified hidden
+ * (TESTING.md); it then creates the container's path as plain directories
+ * on the cgroup root's tmpfs under "unified" and leaves the parents behind.
+ * They are invisible wherever unified is mounted, but they are ours: remove
+ * them with the cgroup. Never touches a real cgroup mount. */
+static void remove_hidden_unified(const cgroup *cg)
+{
+    if (cgroup_mgr_version(cg->mgr) != CGROUP_V1)
+        return;
+    cleanup_free char *unified = xasprintf("%s/unified", cgroup_mgr_root(cg->mgr));
+    if (cg_is_cgroupfs(unified))
+        return;
+    cleanup_free char *dir = xasprintf("%s%s", unified, cg->path);
+    struct stat st;
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return;
+    gcs_err e = GCS_ERR_INIT;
+    storage_remove_all(dir, &e);
+    err_clear(&e);
+}
+
 int cgroup_delete(cgroup *cg, gcs_err *err)
 {
     if (streq(cg->path, "/"))
         return err_set(err, HR_E_INVALIDARG, "delete cgroup: refusing to delete the root cgroup");
     int r = cg->mgr->ops->delete(cg, err);
-    return r < 0 ? err_wrap(err, r, "delete cgroup %s", cg->path) : 0;
+    if (r < 0)
+        return err_wrap(err, r, "delete cgroup %s", cg->path);
+    remove_hidden_unified(cg);
+    return 0;
 }
 
 int cgroup_stats(cgroup *cg, json_t **ret, gcs_err *err)

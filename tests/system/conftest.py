@@ -112,4 +112,11 @@ def _check_no_leaks(env):
     for p in env.paths:
         if os.path.exists(p):
             left.append(f"path {p}")
+    if env.runtime == "crun":
+        # crun ran with the hybrid cgroup2 mount hidden; what it made on the
+        # tmpfs below that mount point is only visible with it hidden again
+        hidden = subprocess.run(["unshare", "-m", "sh", "-c",
+                                 "umount /sys/fs/cgroup/unified 2>/dev/null && ls /sys/fs/cgroup/unified"],
+                                capture_output=True, text=True).stdout.split()
+        left += [f"hidden cgroup dir unified/{d}" for d in hidden if d in ("pods", "gcs")]
     assert not left, "left behind: " + ", ".join(left) + "\n" + env.agent.log()[-3000:]
