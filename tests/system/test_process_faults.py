@@ -164,3 +164,27 @@ def test_leak_soak_200_cycles(pods_runc, rootfs):
     if not os.environ.get("GCS_SAN"):  # ASan's quarantine keeps freed memory resident on purpose
         assert rss1 <= rss0 * 1.05 + 64, (rss0, rss1)
     assert podlib.pods_children() == []
+
+
+WRAP_FAIL_EXEC = WRAP_FAIL_START_EXEC.replace("start|exec)", "exec)")
+
+
+def test_runtime_failing_at_exec(agent_factory, tmp_path, rootfs):
+    env = wrapper_env(agent_factory, tmp_path, WRAP_FAIL_EXEC)
+    c = env.conn
+    sid, pid = sandbox_running(env, rootfs)
+    st = Stdio(env, stdin=True)
+    oci = {"args": ["/bin/cat"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}}
+    msg = podlib.execute(c, sid, st, {"OciProcess": oci})
+    assert msg["Result"] == E_FAIL and "exec refused on purpose" in msg["ErrorMessage"], msg
+    st.close()
+    # no process record, no leaked fds: the container goes on and stops cleanly
+    assert "execs=0" in podlib.dump(c)
+    gpid = env.agent.proc.pid
+    n0 = len(os.listdir(f"/proc/{gpid}/fd"))
+    for _ in range(5):
+        st = Stdio(env, stdin=True)
+        assert podlib.execute(c, sid, st, {"OciProcess": oci})["Result"] == E_FAIL
+        st.close()
+    assert len(os.listdir(f"/proc/{gpid}/fd")) == n0
+    stop(env, sid, pid)
