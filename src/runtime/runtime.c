@@ -1,6 +1,8 @@
 /* runtime.c — one asynchronous child process per runtime verb. */
 #include "runtime/runtime.h"
 
+#include "common/strmap.h"
+
 #include "common/log.h"
 
 #include <errno.h>
@@ -23,12 +25,6 @@ typedef struct buf {
     size_t len, cap;
 } buf;
 
-typedef struct idlog {
-    char *id;
-    char *log;
-    struct idlog *next;
-} idlog;
-
 typedef struct inv inv;
 
 struct runtime {
@@ -42,7 +38,7 @@ struct runtime {
     uint64_t count, total_ns;
     inv *inflight;
     size_t ninflight;
-    idlog *logs;
+    strmap *logs; /* container id -> its <bundle>/runc.log (O(1) with many containers) */
 };
 
 struct inv {
@@ -295,43 +291,11 @@ static char *appended_log_error(const inv *v)
 
 /* ---- per-id log paths ---- */
 
-static const char *id_log(runtime *rt, const char *id)
-{
-    for (idlog *e = rt->logs; e; e = e->next)
-        if (streq(e->id, id))
-            return e->log;
-    return NULL;
-}
+static const char *id_log(runtime *rt, const char *id) { return strmap_get(rt->logs, id); }
 
-static void id_log_set(runtime *rt, const char *id, const char *log)
-{
-    for (idlog *e = rt->logs; e; e = e->next) {
-        if (streq(e->id, id)) {
-            free(e->log);
-            e->log = xstrdup(log);
-            return;
-        }
-    }
-    idlog *e = xzalloc(sizeof(*e));
-    e->id = xstrdup(id);
-    e->log = xstrdup(log);
-    e->next = rt->logs;
-    rt->logs = e;
-}
+static void id_log_set(runtime *rt, const char *id, const char *log) { strmap_set(rt->logs, id, xstrdup(log)); }
 
-static void id_log_forget(runtime *rt, const char *id)
-{
-    for (idlog **pp = &rt->logs; *pp; pp = &(*pp)->next) {
-        if (streq((*pp)->id, id)) {
-            idlog *e = *pp;
-            *pp = e->next;
-            free(e->id);
-            free(e->log);
-            free(e);
-            return;
-        }
-    }
-}
+static void id_log_forget(runtime *rt, const char *id) { strmap_del(rt->logs, id); }
 
 /* ---- runtime object ---- */
 
@@ -344,6 +308,7 @@ runtime *runtime_new(loop *l, const char *binary, const char *state_root)
     rt->name = xstrdup(slash ? slash + 1 : rt->binary);
     rt->root = str_empty(state_root) ? NULL : xstrdup(state_root);
     rt->timeout_ms = RUNTIME_DEFAULT_TIMEOUT_MS;
+    rt->logs = strmap_new(free);
     return rt;
 }
 
@@ -410,8 +375,7 @@ void runtime_free(runtime *rt)
         }
         inv_free(rt->l, v);
     }
-    while (rt->logs)
-        id_log_forget(rt, rt->logs->id);
+    strmap_free(rt->logs);
     free(rt->binary);
     free(rt->path);
     free(rt->name);
