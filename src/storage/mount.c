@@ -130,9 +130,15 @@ static void collect(gcs_err *all, int *first, gcs_err *one)
 
 int storage_unmount_all_under(const char *path, gcs_err *err)
 {
+    return storage_unmount_all_under_in(NULL, 0, path, err);
+}
+
+int storage_unmount_all_under_in(const storage_mount *mounts, size_t nmounts, const char *path, gcs_err *err)
+{
     char **points = NULL;
     size_t n = 0;
-    int r = storage_mounts_under(path, &points, &n, err);
+    int r = mounts ? storage_mounts_under_in(mounts, nmounts, path, &points, &n)
+                   : storage_mounts_under(path, &points, &n, err);
     if (r < 0)
         return err_wrap(err, r, "unmount all under %s", path);
     int first = 0;

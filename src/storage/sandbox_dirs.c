@@ -120,10 +120,18 @@ int storage_sandbox_dirs_teardown(const char *root, gcs_err *err)
         return storage_errf(err, HR_E_INVALIDARG, -EINVAL, "sandbox mount directories: empty root");
     int first = 0;
     cleanup_err gcs_err firsterr = GCS_ERR_INIT;
+    /* one read of the mount table for all three directories: it grows with
+     * every pod and is costly to produce and parse */
+    storage_mount *mounts = NULL;
+    size_t nmounts = 0;
+    if (storage_mountinfo_read(&mounts, &nmounts, NULL) < 0) {
+        mounts = NULL;
+        nmounts = 0;
+    }
     for (size_t i = 0; i < DIR_COUNT; i++) {
         cleanup_free char *path = xasprintf("%s/%s", root, dir_names[i]);
         cleanup_err gcs_err one = GCS_ERR_INIT;
-        int r = i == DIR_LOGS ? 0 : storage_unmount_all_under(path, &one);
+        int r = i == DIR_LOGS ? 0 : storage_unmount_all_under_in(mounts, nmounts, path, &one);
         /* Never remove a directory whose mounts did not all come off. */
         if (r == 0)
             r = storage_remove_all(path, &one);
@@ -132,6 +140,7 @@ int storage_sandbox_dirs_teardown(const char *root, gcs_err *err)
             err_move(&firsterr, &one);
         }
     }
+    storage_mountinfo_free(mounts, nmounts);
     if (first < 0) {
         if (err)
             err_move(err, &firsterr);

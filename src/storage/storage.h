@@ -82,6 +82,8 @@ int storage_unmount(const char *path, bool remove_dir, gcs_err *err);
  * before parents, case 127). Keeps going on failure; returns the first error
  * with all messages joined. Does not remove directories. */
 int storage_unmount_all_under(const char *path, gcs_err *err);
+/* The same against a mount table the caller read once (NULL: read it now). */
+int storage_unmount_all_under_in(const storage_mount *mounts, size_t nmounts, const char *path, gcs_err *err);
 
 /* ---- overlay and bundle (overlay.c; bridge-protocol.md 4.9, pod-model.md 3.5) ---- */
 
