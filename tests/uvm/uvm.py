@@ -406,3 +406,58 @@ class UVM:
 
     def __exit__(self, *exc):
         self.cleanup()
+
+
+# ---- the black-box pod tests against gcs in this VM (tests/system) ----
+
+import podlib  # noqa: E402
+
+
+class UvmPodEnv(podlib.PodEnv):
+    """podlib.PodEnv for gcs inside a VM: stdio over TCP listeners, checks
+    run as UVM processes (gcs's own namespaces: its mount table, the VM's
+    cgroups and files). The runtime keeps its default state directory."""
+
+    def __init__(self, vm, runtime):
+        super().__init__(vm.conn, runtime)
+        self.vm = vm
+        self._tmps = []
+
+    def sh(self, script):
+        return self.vm.sh(script)
+
+    def listen(self, port):
+        return TcpListener(port)
+
+    def next_port(self):
+        return self.vm.next_port()
+
+    def tmpdir(self, name):
+        d = f"/tmp/t-{os.urandom(6).hex()}/{name}"
+        rc, _ = self.sh(f"mkdir -p {d}")
+        assert rc == 0
+        self._tmps.append(d.rsplit("/", 1)[0])
+        return d
+
+    def runtime_list(self):
+        rc, out = self.sh(f"{self.runtime} list -q")
+        return [x for x in out.split() if x]
+
+    def mountinfo(self):
+        rc, out = self.sh("cat /proc/self/mountinfo")
+        assert rc == 0
+        return [(line.split()[4].encode().decode("unicode_escape"), line) for line in out.splitlines()]
+
+    def leaks(self):
+        """What a test left in the VM (the agent keeps running: nothing may
+        remain once every container is deleted). Cleans its temp dirs."""
+        left = [f"runtime container {c}" for c in self.runtime_list()]
+        left += [f"cgroup {d}" for d in self.pods_children()]
+        left += [f"mount {m}" for m in self.mounts_under("/run/gcs")]
+        left += [f"path {p}" for p, there in self.isdirs(self.paths).items() if there]
+        d = podlib.dump(self.conn)
+        if "containers: 0" not in d:
+            left.append("containers in the agent: " + d[:200])
+        if self._tmps:
+            self.sh("rm -rf " + " ".join(self._tmps))
+        return left
