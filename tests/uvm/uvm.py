@@ -35,7 +35,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "system"))
-from gcsproto import BRIDGE_PORT, NULL_ID, Conn, TcpListener, build_dir, req_code  # noqa: E402
+from gcsproto import BRIDGE_PORT, INVALID_STATE, NULL_ID, Conn, TcpListener, build_dir, req_code  # noqa: E402
 
 QEMU = "qemu-system-x86_64"
 BRIDGE_PORT_NAME = "gcs-bridge"
@@ -460,4 +460,19 @@ class UvmPodEnv(podlib.PodEnv):
             left.append("containers in the agent: " + d[:200])
         if self._tmps:
             self.sh("rm -rf " + " ".join(self._tmps))
+        if left:
+            self.cleanup()
         return left
+
+    def cleanup(self):
+        """After a failed test: take down what the runtime still holds
+        through the bridge, so later tests in this VM start clean."""
+        for cid in self.runtime_list():
+            self.conn.call("ShutdownForced", container_id=cid, timeout=30)
+            for _ in range(50):
+                if self.conn.call("DeleteContainerState", container_id=cid, timeout=30)["Result"] != \
+                        INVALID_STATE:
+                    break
+                time.sleep(0.1)  # not synchronisation of a test: a best-effort cleanup retry
+        self.conn.notifications.clear()
+        self.conn.stash.clear()
