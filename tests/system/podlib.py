@@ -218,9 +218,8 @@ class PodEnv:
     # -- cgroups --
     @property
     def cgroup_version(self):
-        if self._version is None:
-            rc, out = self.sh(f"stat -f -c %T {self.cgroup_root}")
-            self._version = 2 if out.strip() == "cgroup2fs" else 1
+        if self._version is None:  # only a unified root has cgroup.controllers (hybrid has it in /unified)
+            self._version = 2 if self.exists(f"{self.cgroup_root}/cgroup.controllers") else 1
         return self._version
 
     def cgroup_dirs(self, rel):
