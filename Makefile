@@ -133,11 +133,17 @@ $(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init scripts/make-uvm scripts
 uvm: $(BUILD)/uvm/initrd.img
 
 # QEMU and the harness run in a fresh network namespace with only loopback.
+# 1. tests/uvm: boot, init from inside, v2 limits; 2. the black-box pod and
+# process tests against gcs in a VM on cgroup v2; 3. the pod-model test on a
+# VM booted with hcsshim.cgroup=v1. Each session boots its VMs once.
+UVM_SYSTEM_TESTS := tests/system/test_pods.py tests/system/test_processes.py
 check-uvm:
 	./scripts/install-uvm-deps
 	$(MAKE) uvm
-	unshare --net -- sh -c 'ip link set lo up && exec env GCS_BUILD=$(abspath $(BUILD)) GCS_UVM_REQUIRED=1 \
-	  $(PYTEST) -q -rs tests/uvm $(PYTEST_ARGS)'
+	unshare --net -- sh -ec 'ip link set lo up; export GCS_BUILD=$(abspath $(BUILD)) GCS_UVM_REQUIRED=1; \
+	  $(PYTEST) -q -rs tests/uvm $(PYTEST_ARGS); \
+	  GCS_TEST_TARGET=uvm $(PYTEST) -q -rs $(UVM_SYSTEM_TESTS) $(PYTEST_ARGS); \
+	  GCS_TEST_TARGET=uvm GCS_UVM_CGROUP=v1 $(PYTEST) -q -rs tests/system/test_pods.py $(PYTEST_ARGS)'
 
 demo: all
 	./scripts/demo

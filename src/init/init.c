@@ -7,7 +7,9 @@
  *   1. block every signal (they are read from a signalfd later)
  *   2. /dev (devtmpfs: the cloud kernel has DEVTMPFS_MOUNT off), the console
  *      as stdout/stderr, then proc, sys, /run, /tmp, /dev/shm, /dev/pts
- *   3. RLIMIT_NOFILE hard limit raised, loopback up
+ *   3. RLIMIT_NOFILE hard limit raised, loopback up, the hostname from
+ *      /etc/hostname (the kernel's "(none)" is not a valid hostname, and gcs
+ *      gives the VM's name to sandboxes whose spec names none)
  *   4. kernel modules: every line of /lib/modules/<release>/modules.load
  *      (written by scripts/make-uvm in dependency order) via finit_module
  *   5. cgroups: pure v2 at /sys/fs/cgroup with every available controller
@@ -210,6 +212,19 @@ static void setup_loopback(void)
     if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) < 0))
         say("loopback up: %s", strerror(errno));
     close(s);
+}
+
+static void setup_hostname(void)
+{
+    char name[256];
+    ssize_t n = read_small_file("/etc/hostname", name, sizeof(name));
+    if (n < 0) {
+        say("hostname: /etc/hostname: %s", strerror((int)-n));
+        return;
+    }
+    name[strcspn(name, "\r\n")] = '\0';
+    if (name[0] != '\0' && sethostname(name, strlen(name)) < 0)
+        say("hostname %s: %s", name, strerror(errno));
 }
 
 /* ---- 4. modules ---- */
@@ -476,6 +491,7 @@ int main(int argc, char **argv)
     setup_mounts();
     setup_rlimit();
     setup_loopback();
+    setup_hostname();
 
     static char cmdline[CMDLINE_MAX];
     if (read_small_file("/proc/cmdline", cmdline, sizeof(cmdline)) < 0)

@@ -7,6 +7,17 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 from gcsproto import Agent  # noqa: E402
 
+# GCS_TEST_TARGET=uvm: the pod and process tests talk to gcs inside a
+# utility VM (tests/uvm/uvm.py) booted once per runtime for the session;
+# GCS_UVM_CGROUP=v1 boots it with hcsshim.cgroup=v1. Tests that start their
+# own local agent are skipped there.
+TARGET = os.environ.get("GCS_TEST_TARGET", "local")
+if TARGET not in ("local", "uvm"):
+    raise RuntimeError(f"GCS_TEST_TARGET={TARGET}: local or uvm")
+if TARGET == "uvm":
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "uvm"))
+    import uvm as _uvm  # noqa: E402
+
 
 @pytest.fixture(params=["unix", "stdio"])
 def mode(request):
@@ -15,6 +26,8 @@ def mode(request):
 
 @pytest.fixture
 def agent_factory(tmp_path):
+    if TARGET == "uvm":
+        pytest.skip("host-only: starts its own local gcs process and inspects it from the host")
     agents = []
 
     def make(**kw):
@@ -47,26 +60,65 @@ import podlib  # noqa: E402
 CRUN_WRAP = ["sh", "-c", 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"']
 
 
+def pytest_report_header(config):
+    if TARGET == "uvm":
+        return f"gcs target: utility VM (cgroup {os.environ.get('GCS_UVM_CGROUP', 'v2')})"
+    return "gcs target: local agent"
+
+
 @pytest.fixture(scope="session")
 def rootfs(tmp_path_factory):
+    if TARGET == "uvm":
+        return _uvm.ROOTFS
     return podlib.make_rootfs(str(tmp_path_factory.mktemp("rootfs")))
 
 
-class PodEnv:
-    def __init__(self, agent, runtime, rtroot, tmp):
-        self.agent, self.runtime, self.rtroot, self.tmp = agent, runtime, rtroot, tmp
-        self.conn = agent.conn
-        self.paths = []  # directories the test expects gone at the end
-        self.port = 0x40000000
+@pytest.fixture(scope="session")
+def uvms():
+    """uvms(runtime) -> a booted, negotiated VM running gcs -runtime RUNTIME
+    (one per runtime for the whole session). At the end each is powered off
+    through init, and gcs must have exited 0."""
+    why = _uvm.missing()
+    if why:
+        raise RuntimeError(f"GCS_TEST_TARGET=uvm but {why}")
+    vms = {}
+    kernel_args = "hcsshim.cgroup=v1" if os.environ.get("GCS_UVM_CGROUP") == "v1" else ""
 
-    def next_port(self):
-        self.port += 1
-        return self.port
+    def get(runtime):
+        if runtime not in vms:
+            vm = _uvm.UVM(gcs_args=_uvm.DEFAULT_GCS_ARGS + ["-runtime", runtime], kernel_args=kernel_args,
+                          timeout=1800)
+            vms[runtime] = vm
+            vm.boot()
+        return vms[runtime]
 
-    def bundle(self, cid, layout="v1", pod=None):
-        p = f"/run/gcs/c/{cid}" if layout == "v1" else f"/run/gcs/pods/{pod}/{cid}"
-        self.paths.append(p)
-        return p
+    yield get
+    bad = []
+    for runtime, vm in vms.items():
+        try:
+            rc, status = vm.shutdown()
+            if status != 0 or rc != 0:
+                bad.append(f"{runtime}: QEMU exit {rc}, gcs status {status}:\n{vm.console()[-3000:]}")
+        finally:
+            vm.cleanup()
+    assert not bad, "\n".join(bad)
+
+
+@pytest.fixture(params=["runc", "crun"])
+def runtime(request):
+    return request.param
+
+
+def _uvm_env(uvms, runtime):
+    vm = uvms(runtime)
+    vm.conn.notifications.clear()
+    vm.conn.stash.clear()
+    return _uvm.UvmPodEnv(vm, runtime)
+
+
+def _uvm_check(env):
+    left = env.leaks()
+    assert not left, "left behind in the VM: " + ", ".join(left) + "\n" + env.vm.console()[-3000:]
 
 
 def _pod_env(agent_factory, tmp_path, runtime, extra=()):
@@ -77,26 +129,34 @@ def _pod_env(agent_factory, tmp_path, runtime, extra=()):
     a = agent_factory(mode="unix", args=args, wrap=CRUN_WRAP if runtime == "crun" else None)
     a.connect()
     a.conn.negotiate()
-    return PodEnv(a, runtime, rtroot, tmp_path)
-
-
-@pytest.fixture(params=["runc", "crun"])
-def runtime(request):
-    return request.param
+    return podlib.LocalPodEnv(a, runtime, rtroot, tmp_path)
 
 
 @pytest.fixture
-def pods(agent_factory, tmp_path, runtime):
-    env = _pod_env(agent_factory, tmp_path, runtime)
+def pods(request, tmp_path, runtime):
+    if TARGET == "uvm":
+        env = _uvm_env(request.getfixturevalue("uvms"), runtime)
+        yield env
+        _uvm_check(env)
+        return
+    env = _pod_env(request.getfixturevalue("agent_factory"), tmp_path, runtime)
     yield env
     _check_no_leaks(env)
 
 
 @pytest.fixture
-def pods_runc(agent_factory, tmp_path):
-    env = _pod_env(agent_factory, tmp_path, "runc")
+def pods_runc(request, tmp_path):
+    if TARGET == "uvm":
+        env = _uvm_env(request.getfixturevalue("uvms"), "runc")
+        yield env
+        _uvm_check(env)
+        return
+    env = _pod_env(request.getfixturevalue("agent_factory"), tmp_path, "runc")
     yield env
     _check_no_leaks(env)
+
+
+PodEnv = podlib.LocalPodEnv  # the name test_gcsctl and test_pod_rules import
 
 
 def _check_no_leaks(env):

@@ -197,6 +197,39 @@ class Listener:
             pass
 
 
+TCP_STDIO_BASE = 40000
+
+
+def tcp_stdio_port(port):
+    """The TCP port where the serial transport's guest dials stdio port P
+    (P - 0x40000000 + 40000 on 10.0.2.2, i.e. QEMU's 127.0.0.1)."""
+    return port - BRIDGE_PORT + TCP_STDIO_BASE
+
+
+class TcpListener:
+    """Listener's twin for a VM on the serial transport: stdio port P is a
+    TCP listener on 127.0.0.1:tcp_stdio_port(P) in QEMU's network namespace."""
+
+    def __init__(self, port):
+        self.path = f"127.0.0.1:{tcp_stdio_port(port)}"
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", tcp_stdio_port(port)))
+        self.sock.listen(16)
+
+    def accept(self, timeout=10.0):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            raise TimeoutError(f"nobody dialed {self.path} within {timeout}s")
+        s, _ = self.sock.accept()
+        s.setblocking(True)
+        fd = s.detach()
+        return Conn(fd, fd)
+
+    def close(self):
+        self.sock.close()
+
+
 def build_dir():
     return os.environ.get("GCS_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import stat
 import subprocess
 import uuid
 
@@ -136,6 +137,178 @@ def dump(conn):
     return msg["GuestStacks"]
 
 
+# ---- where the agent runs: the host (a local gcs) or a utility VM ----
+
+def _q(path):
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+class PodEnv:
+    """What a pod test gets: the bridge connection (conn), bundle paths it
+    expects gone at the end (bundle(), paths), stdio ports (next_port(),
+    listen()), and checks of the machine the agent runs on, so the same test
+    runs against a local agent (LocalPodEnv) and against gcs in a VM
+    (UvmPodEnv, tests/uvm). Subclasses give sh(), listen() and the runtime
+    list; everything else is built on sh() with a local shortcut or two."""
+
+    cgroup_root = "/sys/fs/cgroup"
+
+    def __init__(self, conn, runtime):
+        self.conn, self.runtime = conn, runtime
+        self.paths = []  # directories the test expects gone at the end
+        self._version = None
+
+    def bundle(self, cid, layout="v1", pod=None):
+        p = f"/run/gcs/c/{cid}" if layout == "v1" else f"/run/gcs/pods/{pod}/{cid}"
+        self.paths.append(p)
+        return p
+
+    # -- provided by the target --
+    def sh(self, script):
+        """(exit code, stdout) of `sh -c script` where the agent runs."""
+        raise NotImplementedError
+
+    def listen(self, port):
+        """A listener for stdio port `port` (accept(timeout) -> Conn, close())."""
+        raise NotImplementedError
+
+    def next_port(self):
+        raise NotImplementedError
+
+    def runtime_list(self):
+        raise NotImplementedError
+
+    def mountinfo(self):
+        """[(mount point, line)] in the agent's mount namespace."""
+        raise NotImplementedError
+
+    # -- files --
+    def read(self, path):
+        rc, out = self.sh(f"cat {_q(path)}")
+        assert rc == 0, f"cannot read {path}"
+        return out
+
+    def exists(self, path):
+        return self.sh(f"test -e {_q(path)}")[0] == 0
+
+    def isdir(self, path):
+        return self.sh(f"test -d {_q(path)}")[0] == 0
+
+    def isdirs(self, paths):
+        """{path: is a directory} in one go."""
+        paths = list(paths)
+        if not paths:
+            return {}
+        script = "; ".join(f"test -d {_q(p)} && echo 1 || echo 0" for p in paths)
+        rc, out = self.sh(script)
+        flags = out.split()
+        assert rc == 0 and len(flags) == len(paths), out
+        return {p: f == "1" for p, f in zip(paths, flags)}
+
+    def mode(self, path):
+        """Permission bits of path."""
+        rc, out = self.sh(f"stat -c %a {_q(path)}")
+        assert rc == 0, path
+        return int(out.strip(), 8)
+
+    def make_file(self, path, text):
+        rc, _ = self.sh(f"mkdir -p {_q(os.path.dirname(path))} && printf %s {_q(text)} > {_q(path)}")
+        assert rc == 0, path
+
+    # -- cgroups --
+    @property
+    def cgroup_version(self):
+        if self._version is None:  # only a unified root has cgroup.controllers (hybrid has it in /unified)
+            self._version = 2 if self.exists(f"{self.cgroup_root}/cgroup.controllers") else 1
+        return self._version
+
+    def cgroup_dirs(self, rel):
+        """The directory of cgroup `rel` (like /pods/x) in every hierarchy:
+        {controller: dir} on v1, {"unified": dir} on v2."""
+        if self.cgroup_version == 2:
+            return {"unified": f"{self.cgroup_root}{rel}"}
+        if not hasattr(self, "_v1"):
+            self._v1 = [c for c, d in self.isdirs([f"{self.cgroup_root}/{c}" for c in V1_CONTROLLERS]).items() if d]
+            self._v1 = [d.rsplit("/", 1)[1] for d in self._v1]
+        return {c: f"{self.cgroup_root}/{c}{rel}" for c in self._v1}
+
+    def cgroup_file(self, ctrl, rel, name):
+        """The path of an interface file of cgroup rel (ctrl: its v1 hierarchy)."""
+        if self.cgroup_version == 2:
+            return f"{self.cgroup_root}{rel}/{name}"
+        return f"{self.cgroup_root}/{ctrl}{rel}/{name}"
+
+    def pods_children(self):
+        """Cgroups below /pods in any hierarchy (the agent's own /pods excluded)."""
+        rc, out = self.sh(f"for d in {self.cgroup_root}/pods {self.cgroup_root}/*/pods; do "
+                          "[ -d \"$d\" ] && find \"$d\" -mindepth 1 -type d; done; true")
+        return sorted(out.split())
+
+    def mounts_under(self, path):
+        return [m for m, _ in self.mountinfo() if m == path or m.startswith(path.rstrip("/") + "/")]
+
+    # -- processes --
+    def pids_alive(self, pids):
+        """{pid: alive (and not a zombie)}."""
+        pids = list(pids)
+        rc, out = self.sh("; ".join(f"echo {int(p)} $(cat /proc/{int(p)}/stat 2>/dev/null)" for p in pids))
+        alive = {}
+        for line in out.splitlines():
+            pid, _, st = line.partition(" ")
+            alive[int(pid)] = bool(st) and st.split(")")[-1].split()[0] != "Z"
+        return alive
+
+
+class LocalPodEnv(PodEnv):
+    """A gcs process on this machine (gcsproto.Agent, transport unix:DIR)."""
+
+    def __init__(self, agent, runtime, rtroot, tmp):
+        super().__init__(agent.conn, runtime)
+        self.agent, self.rtroot, self.tmp = agent, rtroot, tmp
+        self.port = 0x40000000
+
+    def sh(self, script):
+        p = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout
+
+    def listen(self, port):
+        return _Listener(self.agent.sockdir, port)
+
+    def next_port(self):
+        self.port += 1
+        return self.port
+
+    def tmpdir(self, name):
+        d = os.path.join(str(self.tmp), name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def read(self, path):
+        with open(path) as f:
+            return f.read()
+
+    def exists(self, path):
+        return os.path.exists(path)
+
+    def isdir(self, path):
+        return os.path.isdir(path)
+
+    def isdirs(self, paths):
+        return {p: os.path.isdir(p) for p in paths}
+
+    def mode(self, path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    def runtime_list(self):
+        return runtime_list(self.runtime, self.rtroot) if os.path.isdir(self.rtroot) else []
+
+    def mountinfo(self):
+        return mountinfo(self.agent.proc.pid)
+
+    def pids_alive(self, pids):
+        return {p: pid_alive(p) for p in pids}
+
+
 # ---- what is on the machine ----
 
 def cgroup_dirs(rel):
@@ -214,7 +387,7 @@ class Stdio:
             if want:
                 port = env.next_port()
                 self.ports[name] = port
-                self.listeners[name] = _Listener(env.agent.sockdir, port)
+                self.listeners[name] = env.listen(port)
 
     def accept(self, timeout=10):
         for name, lst in self.listeners.items():

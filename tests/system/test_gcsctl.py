@@ -12,6 +12,9 @@ import podlib
 from conftest import PodEnv, _check_no_leaks
 from gcsproto import build_dir, gcs_binary
 
+pytestmark = pytest.mark.skipif(os.environ.get("GCS_TEST_TARGET", "local") == "uvm",
+                                reason="host-only: gcsctl talks to a local agent's unix transport")
+
 GCSCTL = os.path.abspath(os.path.join(build_dir(), "gcsctl"))
 
 

@@ -13,6 +13,9 @@ from gcsproto import (ALREADY_EXISTS, E_FAIL, E_INVALIDARG, INVALID_JSON, INVALI
                       SYSTEM_NOT_FOUND, req_code)
 from podlib import CT_TYPE, SANDBOX_ID, SKIP_NET, VPOD_ID
 
+pytestmark = pytest.mark.skipif(os.environ.get("GCS_TEST_TARGET", "local") == "uvm",
+                                reason="host-only: reads the host's cgroups, mounts and runtime state directly")
+
 
 def ok(msg):
     assert msg["Result"] == 0, msg

@@ -1,8 +1,9 @@
 """The unified pod model against the real gcs, a real runtime (runc and crun),
-real cgroups and real mounts (in the agent's private mount namespace)."""
+real cgroups and real mounts (in the agent's private mount namespace). Runs
+against a local agent and, with GCS_TEST_TARGET=uvm, against gcs in a
+utility VM on cgroup v2 or v1: every check of the machine goes through the
+PodEnv (podlib), which looks where the agent runs."""
 import json
-import os
-import stat
 
 import pytest
 
@@ -19,25 +20,20 @@ def ok(msg):
     return msg
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
+def config(env, bundle):
+    return json.loads(env.read(f"{bundle}/config.json"))
 
 
-def config(bundle):
-    return json.loads(read(os.path.join(bundle, "config.json")))
-
-
-def check_sandbox_root(pid, root, hostname):
-    assert read(f"{root}/hostname") == hostname + "\n"
+def check_sandbox_root(env, root, hostname):
+    assert env.read(f"{root}/hostname") == hostname + "\n"
     first = hostname.split(".")[0]
     line2 = f"127.0.0.1 {hostname}" + (f" {first}" if "." in hostname else "")
-    assert read(f"{root}/hosts") == f"127.0.0.1 localhost\n{line2}\n" + HOSTS_TAIL
-    assert read(f"{root}/resolv.conf") == ""
-    for d in ["sandboxMounts", "sandboxTmpfsMounts", "hugepages", "logs"]:
-        assert os.path.isdir(f"{root}/{d}"), d
-    assert stat.S_IMODE(os.stat(f"{root}/logs").st_mode) == 0o777
-    mounts = podlib.mountinfo(pid)
+    assert env.read(f"{root}/hosts") == f"127.0.0.1 localhost\n{line2}\n" + HOSTS_TAIL
+    assert env.read(f"{root}/resolv.conf") == ""
+    dirs = env.isdirs(f"{root}/{d}" for d in ["sandboxMounts", "sandboxTmpfsMounts", "hugepages", "logs"])
+    assert all(dirs.values()), dirs
+    assert env.mode(f"{root}/logs") == 0o777
+    mounts = env.mountinfo()
     points = [m for m, _ in mounts]
     assert points.count(f"{root}/sandboxMounts") == 1
     assert points.count(f"{root}/hugepages") == 1
@@ -49,15 +45,17 @@ def check_sandbox_root(pid, root, hostname):
         assert "shared:" in top, top
 
 
-def check_cgroup(rel, present=True):
-    for ctrl, d in podlib.cgroup_dirs(rel).items():
-        assert os.path.isdir(d) == present, (ctrl, d, present)
+def check_cgroups(env, rels, present=True):
+    dirs = [d for rel in rels for d in env.cgroup_dirs(rel).values()]
+    assert dirs
+    for d, there in env.isdirs(dirs).items():
+        assert there == present, (d, present)
 
 
 def test_every_kind_of_pod_at_once_then_mixed_delete(pods, rootfs):
     """One VM holding a V1 pod (sandbox + 2 workloads), two virtual pods
     (sandbox + workload each), a V2-layout pod and a standalone container."""
-    c, pid = pods.conn, pods.agent.proc.pid
+    c = pods.conn
     S1, W1a, W1b = podlib.new_id("a1"), podlib.new_id("a2"), podlib.new_id("a3")
     VA, WA, VB, WB = podlib.new_id("b1"), podlib.new_id("b2"), podlib.new_id("c1"), podlib.new_id("c2")
     P2, S2, W2 = "pod-" + podlib.new_id()[:12], podlib.new_id("d1"), podlib.new_id("d2")
@@ -84,71 +82,73 @@ def test_every_kind_of_pod_at_once_then_mixed_delete(pods, rootfs):
     ok(podlib.create(c, X, podlib.standalone_spec(rootfs), pods.bundle(X)))
 
     # ---- every cgroup under every v1 controller (D21) ----
-    for sid in [S1, VA, VB, S2]:
-        check_cgroup(f"/pods/{sid}")
-        check_cgroup(f"/pods/{sid}/{sid}")
-    for sid, w in [(S1, W1a), (S1, W1b), (VA, WA), (VB, WB), (S2, W2)]:
-        check_cgroup(f"/pods/{sid}/{w}")
-    check_cgroup(f"/pods/{X}")
-    assert read(f"/sys/fs/cgroup/memory/pods/{S1}/memory.limit_in_bytes").strip() == str(256 << 20)
-    assert read(f"/sys/fs/cgroup/cpu/pods/{S1}/cpu.shares").strip() == "512"
-    assert read(f"/sys/fs/cgroup/pids/pods/{S1}/pids.max").strip() == "300"
+    check_cgroups(pods, [f"/pods/{sid}" for sid in [S1, VA, VB, S2]] +
+                  [f"/pods/{sid}/{sid}" for sid in [S1, VA, VB, S2]] +
+                  [f"/pods/{sid}/{w}" for sid, w in [(S1, W1a), (S1, W1b), (VA, WA), (VB, WB), (S2, W2)]] +
+                  [f"/pods/{X}"])
+    if pods.cgroup_version == 1:
+        expect = {("memory", "memory.limit_in_bytes"): str(256 << 20), ("cpu", "cpu.shares"): "512",
+                  ("pids", "pids.max"): "300"}
+    else:  # converted (pod-model.md 4.5): weight = 1 + (512 - 2) * 9999 / 262142
+        expect = {("memory", "memory.max"): str(256 << 20), ("cpu", "cpu.weight"): "20",
+                  ("pids", "pids.max"): "300"}
+    for (ctrl, name), want in expect.items():
+        assert pods.read(pods.cgroup_file(ctrl, f"/pods/{S1}", name)).strip() == want, name
 
     # ---- sandbox roots: V1 = bundle, vpod = parent/virtual-pods/<vpid>, V2 = bundle ----
-    check_sandbox_root(pid, f"/run/gcs/c/{S1}", "pod1.example.com")
-    check_sandbox_root(pid, f"/run/gcs/c/virtual-pods/{VA}", "vp")
-    check_sandbox_root(pid, f"/run/gcs/c/virtual-pods/{VB}", "vp")
-    check_sandbox_root(pid, f"/run/gcs/pods/{P2}/{S2}", "v2pod")
-    assert os.path.isdir(f"/run/gcs/c/{S1}/sandboxMounts/shared/data")
+    check_sandbox_root(pods, f"/run/gcs/c/{S1}", "pod1.example.com")
+    check_sandbox_root(pods, f"/run/gcs/c/virtual-pods/{VA}", "vp")
+    check_sandbox_root(pods, f"/run/gcs/c/virtual-pods/{VB}", "vp")
+    check_sandbox_root(pods, f"/run/gcs/pods/{P2}/{S2}", "v2pod")
+    assert pods.isdir(f"/run/gcs/c/{S1}/sandboxMounts/shared/data")
 
     # ---- config.json as the runtime got it ----
-    assert config(f"/run/gcs/c/{S1}")["linux"]["cgroupsPath"] == f"/pods/{S1}/{S1}"
-    assert config(f"/run/gcs/c/{X}")["linux"]["cgroupsPath"] == f"/pods/{X}"
+    assert config(pods, f"/run/gcs/c/{S1}")["linux"]["cgroupsPath"] == f"/pods/{S1}/{S1}"
+    assert config(pods, f"/run/gcs/c/{X}")["linux"]["cgroupsPath"] == f"/pods/{X}"
     for sid, w, root in [(S1, W1a, f"/run/gcs/c/{S1}"), (VA, WA, f"/run/gcs/c/virtual-pods/{VA}"),
                          (S2, W2, f"/run/gcs/pods/{P2}/{S2}")]:
-        cfgw = config(f"/run/gcs/c/{w}" if sid != S2 else f"/run/gcs/pods/{P2}/{w}")
+        cfgw = config(pods, f"/run/gcs/c/{w}" if sid != S2 else f"/run/gcs/pods/{P2}/{w}")
         assert cfgw["linux"]["cgroupsPath"] == f"/pods/{sid}/{w}"
         assert "windows" not in cfgw
         binds = {m["destination"]: m for m in cfgw["mounts"]}
         for f in ["hostname", "hosts", "resolv.conf"]:
             assert binds[f"/etc/{f}"]["source"] == f"{root}/{f}"
             assert binds[f"/etc/{f}"]["options"] == ["bind", "ro"]  # root.readonly
-    data = [m for m in config(f"/run/gcs/c/{W1a}")["mounts"] if m["destination"] == "/data"][0]
+    data = [m for m in config(pods, f"/run/gcs/c/{W1a}")["mounts"] if m["destination"] == "/data"][0]
     assert data["source"] == f"/run/gcs/c/{S1}/sandboxMounts/shared/data"
 
     # ---- the runtime holds them all, created; the agent lists them ----
     ids = [S1, W1a, W1b, VA, WA, VB, WB, S2, W2, X]
-    assert sorted(podlib.runtime_list(pods.runtime, pods.rtroot)) == sorted(ids)
+    assert sorted(pods.runtime_list()) == sorted(ids)
     d = podlib.dump(c)
     assert "pods: 4" in d and "containers: 10" in d
     pids = {i: podlib.container_pid(d, i) for i in ids}
-    assert all(p and podlib.pid_alive(p) for p in pids.values()), pids
+    assert all(pids.values()) and all(pods.pids_alive(pids.values()).values()), pids
 
     # ---- delete in mixed order ----
     ok(podlib.delete(c, WA))
     ok(podlib.delete(c, S1))  # the V1 sandbox before its workloads: the pod waits for them
-    assert os.path.isdir(f"/run/gcs/c/{S1}/sandboxMounts/shared/data")
-    check_cgroup(f"/pods/{S1}")
+    assert pods.isdir(f"/run/gcs/c/{S1}/sandboxMounts/shared/data")
+    check_cgroups(pods, [f"/pods/{S1}"])
     assert podlib.delete(c, S1)["Result"] == SYSTEM_NOT_FOUND  # twice: already gone
     ok(podlib.delete(c, X))
     ok(podlib.delete(c, VA))
-    assert not os.path.exists(f"/run/gcs/c/virtual-pods/{VA}")  # 7.3 item 1: no vpod root leak
+    assert not pods.exists(f"/run/gcs/c/virtual-pods/{VA}")  # 7.3 item 1: no vpod root leak
     ok(podlib.delete(c, W1a))
     ok(podlib.delete(c, S2))
     ok(podlib.delete(c, W2))
-    assert not os.path.exists(f"/run/gcs/pods/{P2}")  # the empty V2 pod directory
+    assert not pods.exists(f"/run/gcs/pods/{P2}")  # the empty V2 pod directory
     ok(podlib.delete(c, W1b))  # the last member: pod S1 goes now
-    check_cgroup(f"/pods/{S1}", present=False)
-    assert not os.path.exists(f"/run/gcs/c/{S1}")
+    check_cgroups(pods, [f"/pods/{S1}"], present=False)
+    assert not pods.exists(f"/run/gcs/c/{S1}")
     ok(podlib.delete(c, WB))
     ok(podlib.delete(c, VB))
 
-    assert podlib.pods_children() == []
-    assert podlib.runtime_list(pods.runtime, pods.rtroot) == []
-    assert podlib.mounts_under(pid, "/run/gcs") == []
-    assert not any(podlib.pid_alive(p) for p in pids.values())
-    for p in pods.paths:
-        assert not os.path.exists(p), p
-    assert not os.path.exists("/run/gcs/c/virtual-pods")
+    assert pods.pods_children() == []
+    assert pods.runtime_list() == []
+    assert pods.mounts_under("/run/gcs") == []
+    assert not any(pods.pids_alive(pids.values()).values())
+    assert not any(pods.isdirs(pods.paths).values()), pods.paths
+    assert not pods.exists("/run/gcs/c/virtual-pods")
     d = podlib.dump(c)
     assert "pods: 0" in d and "containers: 0" in d

@@ -13,6 +13,9 @@ from podlib import Stdio
 from test_processes import exec_in, ok, start
 from test_pod_rules import wrapper_env
 
+pytestmark = pytest.mark.skipif(os.environ.get("GCS_TEST_TARGET", "local") == "uvm",
+                                reason="host-only: kills and inspects processes on the host directly")
+
 
 def sandbox_running(env, rootfs):
     sid = podlib.new_id()

@@ -1,6 +1,7 @@
 """Processes through the real agent and runtime: the hcsshim pod sequence
 (bridge-protocol.md 8.3), stdio, TTYs, signals, waits, notifications,
-properties (4.3-4.8, 5)."""
+properties (4.3-4.8, 5). Against a local agent and, with
+GCS_TEST_TARGET=uvm, against gcs in a utility VM (stdio over TCP there)."""
 import hashlib
 import json
 import os
@@ -24,12 +25,12 @@ INIT_SCRIPT = ("trap 'exit 143' TERM; cat /etc/from-layer2; echo to-stderr >&2; 
                "sleep 1000 & wait")
 
 
-def layers(tmp_path, rootfs):
-    """Two layer directories: the busybox rootfs and one with a marker file."""
-    l2 = tmp_path / "layer2"
-    (l2 / "etc").mkdir(parents=True)
-    (l2 / "etc" / "from-layer2").write_text("layer two\n")
-    return [str(l2), rootfs]  # the first is top-most
+def layers(env, rootfs):
+    """Two layer directories: the busybox rootfs and one with a marker file
+    (made where the agent runs)."""
+    l2 = env.tmpdir("layer2")
+    env.make_file(f"{l2}/etc/from-layer2", "layer two\n")
+    return [l2, rootfs]  # the first is top-most
 
 
 def combined(conn, cid, bundle, lower, scratch):
@@ -64,14 +65,14 @@ def exec_in(env, cid, args, stdin=False, tty=False, stderr=True, **proc):
 
 
 @pytest.mark.parametrize("kind", ["pod", "virtual-pod", "standalone"])
-def test_hcsshim_pod_sequence(pods, rootfs, tmp_path, kind):
+def test_hcsshim_pod_sequence(pods, rootfs, kind):
     env, c = pods, pods.conn
     sid = podlib.new_id("ab")
     wid = podlib.new_id("cd")
     if kind == "standalone":
         sid = None
     # 4-6: layers, scratch, the combined rootfs (two layers + scratch)
-    lower = layers(tmp_path, rootfs)
+    lower = layers(env, rootfs)
     if sid:
         vp = sid if kind == "virtual-pod" else None
         ok(podlib.create(c, sid, podlib.sandbox_spec(rootfs, sid, vpid=vp), env.bundle(sid)))
@@ -109,7 +110,7 @@ def test_hcsshim_pod_sequence(pods, rootfs, tmp_path, kind):
     assert out == b"hello through stdin\n" and err == b""
     assert ok(podlib.wait(c, wid, epid))["ExitCode"] == 0
     assert podlib.wait(c, wid, epid)["Result"] == NOT_FOUND  # exec records go after the first delivered wait
-    assert os.path.exists(f"{scratch}/upper/new-file")  # writes land in the scratch
+    assert env.exists(f"{scratch}/upper/new-file")  # writes land in the scratch
     # a wait that times out leaves the process waitable
     assert podlib.wait(c, wid, pid, timeout_ms=50)["Result"] == TIMEOUT
     # SIGTERM on init: 128+15, GracefulExit
@@ -135,7 +136,7 @@ def test_hcsshim_pod_sequence(pods, rootfs, tmp_path, kind):
     if sid:
         ok(podlib.delete(c, sid))
     assert c.notifications == []
-    assert podlib.mounts_under(env.agent.proc.pid, "/run/gcs") == []
+    assert env.mounts_under("/run/gcs") == []
 
 
 def test_exec_10mib_roundtrip_and_tty_resize(pods, rootfs):
@@ -182,7 +183,7 @@ def test_waits_on_unknown_and_errors(pods_runc, rootfs):
     # running containers cannot be deleted (7.3 item 14), and stay intact
     st, pid = start(env, sid)
     assert podlib.delete(c, sid)["Result"] == INVALID_STATE
-    assert os.path.exists(f"/run/gcs/c/{sid}/config.json")
+    assert env.exists(f"/run/gcs/c/{sid}/config.json")
     ok(c.call("ShutdownForced", container_id=sid))
     st.read_outputs()
     assert ok(podlib.wait(c, sid, pid))["ExitCode"] == 137

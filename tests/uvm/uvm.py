@@ -24,6 +24,7 @@ vsock anywhere.
 """
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -34,12 +35,17 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "system"))
-from gcsproto import NULL_ID, Conn, build_dir, req_code  # noqa: E402
+from gcsproto import BRIDGE_PORT, INVALID_STATE, NULL_ID, Conn, TcpListener, build_dir, req_code  # noqa: E402
 
 QEMU = "qemu-system-x86_64"
 BRIDGE_PORT_NAME = "gcs-bridge"
-DEFAULT_GCS_ARGS = ["/bin/gcs", "-v4", "-loglevel", "debug",
+# -runtime-no-pivot: the VM's root is the initramfs, which cannot be pivoted away
+DEFAULT_GCS_ARGS = ["/bin/gcs", "-v4", "-loglevel", "debug", "-runtime-no-pivot",
                     "-transport", f"serial:name={BRIDGE_PORT_NAME},tcp=10.0.2.2"]
+# A busybox root.path for containers, in the image (scripts/make-uvm)
+ROOTFS = "/rootfs-busybox"
+GUEST_ADDR = "10.0.2.15/24"  # QEMU user networking's guest address; the host is 10.0.2.2
+STDIO_PORTS = 20000  # stdio ports handed out in turn: 0x40000001 ... (TCP 40001 ...)
 
 
 def uvm_dir():
@@ -137,6 +143,7 @@ class UVM:
         self.conn = None
         self.t_start = None
         self._listeners = {}
+        self._port = 0
 
     # -- command line --
 
@@ -244,6 +251,97 @@ class UVM:
                 if id_ in sent and msg.get("Result") == 0:
                     return msg
 
+    def boot(self, timeout=60.0):
+        """start + connect + negotiate; returns self."""
+        if not self.proc:
+            self.start()
+        self.connect(timeout)
+        self.negotiate(timeout)
+        self.network_up()
+        return self
+
+    def network_up(self):
+        """Give the VM's NIC QEMU user networking's default guest address so
+        gcs can dial stdio to 10.0.2.2 (init brings up only loopback; in
+        hcsshim the host configures the network over the bridge too). A UVM
+        process without stdio: its exit code is all we need."""
+        script = f"ip addr add {GUEST_ADDR} dev eth0 && ip link set eth0 up"
+        params = {"CommandArgs": ["/bin/sh", "-c", script], "WorkingDirectory": "/"}
+        msg = self.conn.call("ExecuteProcess", {"Settings": {"ProcessParameters": json.dumps(params),
+                                                             "VsockStdioRelaySettings": {}}}, container_id=NULL_ID)
+        if msg["Result"] != 0:
+            raise RuntimeError(f"network_up: {msg}")
+        w = self.conn.call("WaitForProcess", {"ProcessId": msg["ProcessId"], "TimeoutInMs": 30000},
+                           container_id=NULL_ID, timeout=35)
+        if w.get("Result") != 0 or w.get("ExitCode") != 0:
+            raise RuntimeError(f"network_up: {script}: {w}; console:\n{self.console()[-2000:]}")
+
+    # -- processes in the VM (over the bridge, stdio over TCP) --
+
+    def next_port(self):
+        """The next stdio port (the harness must listen on it before the
+        ExecuteProcess that names it). Ports come round again after
+        STDIO_PORTS; by then their listeners are long closed."""
+        self._port = self._port % STDIO_PORTS + 1
+        return BRIDGE_PORT + self._port
+
+    def exec(self, args, timeout=60.0):
+        """Run args (argv) as a UVM process through the bridge (gcs's own
+        namespaces: this is what init and gcs left in the VM). Returns
+        (exit code, stdout, stderr) as bytes."""
+        ports = {"StdOut": self.next_port(), "StdErr": self.next_port()}
+        listeners = {k: TcpListener(p) for k, p in ports.items()}
+        try:
+            params = {"CommandArgs": list(args), "CreateStdOutPipe": True, "CreateStdErrPipe": True,
+                      "WorkingDirectory": "/"}
+            msg = self.conn.call("ExecuteProcess", {"Settings": {"ProcessParameters": json.dumps(params),
+                                                                 "VsockStdioRelaySettings": ports}},
+                                 container_id=NULL_ID, timeout=timeout)
+            if msg["Result"] != 0:
+                raise RuntimeError(f"exec {args}: {msg}")
+            socks = {k: socket.socket(fileno=lst.accept(timeout).rfd) for k, lst in listeners.items()}
+        finally:
+            for lst in listeners.values():
+                lst.close()
+        out = {k: b"" for k in socks}
+        open_ = {s: k for k, s in socks.items()}
+        deadline = time.monotonic() + timeout
+        try:
+            while open_:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"exec {args}: no EOF on its output")
+                for sk in select.select(list(open_), [], [], left)[0]:
+                    chunk = sk.recv(1 << 20)
+                    if chunk:
+                        out[open_[sk]] += chunk
+                    else:
+                        del open_[sk]
+        finally:
+            for sk in socks.values():
+                sk.close()
+        w = self.conn.call("WaitForProcess", {"ProcessId": msg["ProcessId"], "TimeoutInMs": int(timeout * 1000)},
+                           container_id=NULL_ID, timeout=timeout + 5)
+        if w["Result"] != 0:
+            raise RuntimeError(f"exec {args}: wait: {w}")
+        return w["ExitCode"], out["StdOut"], out["StdErr"]
+
+    def sh(self, script, timeout=60.0):
+        """(exit code, stdout as str) of `sh -c script` in the VM."""
+        rc, out, _ = self.exec(["/bin/sh", "-c", script], timeout)
+        return rc, out.decode(errors="replace")
+
+    def shutdown(self, timeout=60.0):
+        """ctrl-alt-del: init asks gcs to exit and powers off. Returns
+        (QEMU exit code, gcs's exit status from init's log line or None)."""
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+        self.ctrl_alt_del()
+        rc = self.wait_exit(timeout)
+        m = re.search(r"^gcs-init: gcs exited with status (\d+)", self.console(), re.M)
+        return rc, int(m.group(1)) if m else None
+
     def wait_closed_port(self, timeout=30.0):
         self.qmp.event("VSERPORT_CHANGE", lambda d: d.get("id") == "gcsbr" and not d.get("open"), timeout)
 
@@ -308,3 +406,73 @@ class UVM:
 
     def __exit__(self, *exc):
         self.cleanup()
+
+
+# ---- the black-box pod tests against gcs in this VM (tests/system) ----
+
+import podlib  # noqa: E402
+
+
+class UvmPodEnv(podlib.PodEnv):
+    """podlib.PodEnv for gcs inside a VM: stdio over TCP listeners, checks
+    run as UVM processes (gcs's own namespaces: its mount table, the VM's
+    cgroups and files). The runtime keeps its default state directory."""
+
+    def __init__(self, vm, runtime):
+        super().__init__(vm.conn, runtime)
+        self.vm = vm
+        self._tmps = []
+
+    def sh(self, script):
+        return self.vm.sh(script)
+
+    def listen(self, port):
+        return TcpListener(port)
+
+    def next_port(self):
+        return self.vm.next_port()
+
+    def tmpdir(self, name):
+        d = f"/tmp/t-{os.urandom(6).hex()}/{name}"
+        rc, _ = self.sh(f"mkdir -p {d}")
+        assert rc == 0
+        self._tmps.append(d.rsplit("/", 1)[0])
+        return d
+
+    def runtime_list(self):
+        rc, out = self.sh(f"{self.runtime} list -q")
+        return [x for x in out.split() if x]
+
+    def mountinfo(self):
+        rc, out = self.sh("cat /proc/self/mountinfo")
+        assert rc == 0
+        return [(line.split()[4].encode().decode("unicode_escape"), line) for line in out.splitlines()]
+
+    def leaks(self):
+        """What a test left in the VM (the agent keeps running: nothing may
+        remain once every container is deleted). Cleans its temp dirs."""
+        left = [f"runtime container {c}" for c in self.runtime_list()]
+        left += [f"cgroup {d}" for d in self.pods_children()]
+        left += [f"mount {m}" for m in self.mounts_under("/run/gcs")]
+        left += [f"path {p}" for p, there in self.isdirs(self.paths).items() if there]
+        d = podlib.dump(self.conn)
+        if "containers: 0" not in d:
+            left.append("containers in the agent: " + d[:200])
+        if self._tmps:
+            self.sh("rm -rf " + " ".join(self._tmps))
+        if left:
+            self.cleanup()
+        return left
+
+    def cleanup(self):
+        """After a failed test: take down what the runtime still holds
+        through the bridge, so later tests in this VM start clean."""
+        for cid in self.runtime_list():
+            self.conn.call("ShutdownForced", container_id=cid, timeout=30)
+            for _ in range(50):
+                if self.conn.call("DeleteContainerState", container_id=cid, timeout=30)["Result"] != \
+                        INVALID_STATE:
+                    break
+                time.sleep(0.1)  # not synchronisation of a test: a best-effort cleanup retry
+        self.conn.notifications.clear()
+        self.conn.stash.clear()
