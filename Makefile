@@ -6,7 +6,7 @@
 #   make check         unit tests (cmocka) + black-box system tests (pytest)
 #   make check-asan    the same suite, everything built with ASan+UBSan
 #   make fuzz-smoke    each libFuzzer target for FUZZ_SECONDS (default 30)
-#   make check-all     check + check-asan + fuzz-smoke (what CI runs)
+#   make check-all     check + check-asan + fuzz-smoke + check-uvm (what CI runs)
 #   make demo          the demo
 #   make bench         the benchmarks under bench/
 #   make uvm           build/uvm/{vmlinuz,initrd.img}: gcs in a utility VM image
@@ -123,8 +123,8 @@ fuzz-smoke: $(FUZZ_BINS)
 	  rm -rf $$work $$work.log; \
 	done
 
-check-all: check check-asan fuzz-smoke
-	@echo "check-all: unit, system, ASan+UBSan and fuzz smoke all passed"
+check-all: check check-asan fuzz-smoke check-uvm
+	@echo "check-all: unit, system, ASan+UBSan, fuzz smoke and the utility VM suite all passed"
 
 # The utility VM image (scripts/make-uvm fetches the kernel once).
 $(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init scripts/make-uvm scripts/uvm-image.py
