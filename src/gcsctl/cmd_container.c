@@ -95,14 +95,16 @@ static int send_create(ctl *x, const char *id, const char *config, bool print)
 
 int ctl_create_spec(ctl *x, ctlspec_opts *so, const char *bundle, bool print)
 {
+    /* The rootfs is a path on the agent's machine, which may be a VM: a
+     * relative path is made absolute here, but its existence is the agent's
+     * business (it answers with the runtime's error). */
     char real[PATH_MAX];
-    struct stat st;
-    if (!realpath(so->rootfs, real) || stat(real, &st) < 0)
-        return ctl_fail("create: rootfs %s: %s", so->rootfs, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return ctl_fail("create: rootfs %s is not a directory", so->rootfs);
     ctlspec_opts o = *so;
-    o.rootfs = real;
+    if (o.rootfs[0] != '/') {
+        if (!realpath(so->rootfs, real))
+            return ctl_fail("create: rootfs %s: %s", so->rootfs, strerror(errno));
+        o.rootfs = real;
+    }
     cleanup_free char *guid = NULL;
     if (!o.netns && o.kind == CTLSPEC_SANDBOX)
         o.netns = guid = ctlspec_new_guid();
