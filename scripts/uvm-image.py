@@ -16,12 +16,65 @@
       inode numbers assigned in order, gzip header without name or time.
       Adds /dev/console (char 5:1) so the kernel can open a console for init
       before init mounts devtmpfs.
+
+  uvm-image.py init-sh OUT
+      Writes the floor init (INIT_SH below, mode 0755): the image carries it
+      as /init.sh next to our /init, and `rdinit=/init.sh` on the kernel
+      command line boots with it (bench/uvm compares the two).
 """
 import gzip
 import os
 import shutil
 import stat
 import sys
+
+
+# /init.sh — the floor: the least a busybox shell script can do so that gcs
+# runs, to measure our /init (src/init/init.c) against. The mounts, cgroup v2
+# with every controller enabled, the modules, the hostname, then exec gcs with
+# the argv after " -- " on /proc/cmdline: gcs becomes PID 1. No reaping loop
+# (gcs reaps its own children with waitpid(-1) and so the orphans too), no
+# cgroup v1, no loopback, no RLIMIT_NOFILE, no power off when gcs exits (the
+# kernel panics; the harness kills QEMU by its pid).
+INIT_SH = r"""#!/bin/sh
+# /init.sh: the floor init (scripts/uvm-image.py INIT_SH); boot with rdinit=/init.sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ TERM=linux
+mount -t devtmpfs -o nosuid,noexec,mode=0755 devtmpfs /dev 2>/dev/null
+exec </dev/null >/dev/console 2>&1
+mkdir -p /dev/shm /dev/pts
+mount -t proc -o nodev,nosuid,noexec proc /proc
+mount -t sysfs -o nodev,nosuid,noexec sysfs /sys
+mount -t tmpfs -o nodev,nosuid,noexec,mode=0755 tmpfs /run
+mount -t tmpfs -o nodev,nosuid,noexec tmpfs /tmp
+mount -t tmpfs -o nodev,nosuid,noexec shm /dev/shm
+mount -t devpts -o nosuid,noexec devpts /dev/pts
+hostname -F /etc/hostname
+for list in /lib/modules/*/modules.load; do
+    while read -r m; do
+        insmod "${list%/*}/$m"
+    done <"$list"
+done
+mount -t cgroup2 -o nodev,nosuid,noexec cgroup2 /sys/fs/cgroup
+read -r ctrls </sys/fs/cgroup/cgroup.controllers
+for c in $ctrls; do
+    echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control
+done
+read -r cmdline </proc/cmdline
+# the argv after the first " -- ", split on blanks (no quoting, as our init)
+# shellcheck disable=SC2086
+case " $cmdline " in
+    *" -- "*) cmdline=" $cmdline"; set -f; set -- ${cmdline#* -- } ;;
+    *) set -- /bin/gcs -v4 -loglevel debug ;;
+esac
+echo "init.sh: exec $*"
+exec "$@"
+"""
+
+
+def cmd_init_sh(outpath):
+    with open(outpath, "w") as f:
+        f.write(INIT_SH)
+    os.chmod(outpath, 0o755)
 
 
 def modname(path):
@@ -152,6 +205,8 @@ def main(argv):
     elif len(argv) in (4, 6) and argv[1] == "cpio":
         mtime = int(argv[5]) if len(argv) == 6 and argv[4] == "--mtime" else 0
         cmd_cpio(argv[2], argv[3], mtime)
+    elif len(argv) == 3 and argv[1] == "init-sh":
+        cmd_init_sh(argv[2])
     else:
         sys.exit(__doc__)
 

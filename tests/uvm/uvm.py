@@ -42,6 +42,8 @@ BRIDGE_PORT_NAME = "gcs-bridge"
 # -runtime-no-pivot: the VM's root is the initramfs, which cannot be pivoted away
 DEFAULT_GCS_ARGS = ["/bin/gcs", "-v4", "-loglevel", "debug", "-runtime-no-pivot",
                     "-transport", f"serial:name={BRIDGE_PORT_NAME},tcp=10.0.2.2"]
+# The floor init in the image (scripts/uvm-image.py INIT_SH): UVM(init=FLOOR_INIT)
+FLOOR_INIT = "/init.sh"
 # A busybox root.path for containers, in the image (scripts/make-uvm)
 ROOTFS = "/rootfs-busybox"
 GUEST_ADDR = "10.0.2.15/24"  # QEMU user networking's guest address; the host is 10.0.2.2
@@ -130,13 +132,17 @@ class QMP:
 class UVM:
     """One utility VM. Use as a context manager; stop() always kills QEMU."""
 
-    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120):
+    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120, init=None):
+        """init: the image's init to boot with (rdinit=); None is /init, our
+        gcs-init. FLOOR_INIT is the busybox sh floor, after which gcs is PID 1
+        and nothing powers off: stop() (QEMU killed by its pid) ends it."""
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="gcs-uvm-")
         self.console_path = os.path.join(self.dir, "console.log")
         self.pidfile = os.path.join(self.dir, "qemu.pid")
         self.gcs_args = list(gcs_args or DEFAULT_GCS_ARGS)
         self.kernel_args = kernel_args
+        self.init = init
         self.memory, self.cpus, self.timeout = memory, cpus, timeout
         self.proc = None
         self.qmp = None
@@ -149,7 +155,9 @@ class UVM:
 
     def cmdline(self):
         d = uvm_dir()
-        append = " ".join(filter(None, ["console=ttyS0 quiet panic=-1", self.kernel_args, "--"] + self.gcs_args))
+        rdinit = f"rdinit={self.init}" if self.init else ""
+        append = " ".join(filter(None, ["console=ttyS0 quiet panic=-1", rdinit, self.kernel_args, "--"]
+                                 + self.gcs_args))
         return [
             QEMU, "-M", "q35", "-cpu", "max", "-m", str(self.memory), "-smp", str(self.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
