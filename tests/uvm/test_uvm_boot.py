@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from uvm import UVM, in_empty_netns, missing
+from uvm import DEFAULT_GCS_ARGS, FLOOR_INIT, UVM, in_empty_netns, missing
 
 if missing() is not None and os.environ.get("GCS_UVM_REQUIRED"):
     raise RuntimeError(f"GCS_UVM_REQUIRED is set but {missing()}")  # make check-uvm: never skip silently
@@ -95,3 +95,31 @@ def test_cgroup_v1_on_request(make_vm):
         assert m.get(f"/sys/fs/cgroup/{ctrl}") == "cgroup", f"{ctrl}; console:\n{log[-3000:]}"
     assert "cgroup2" not in m.values()
     shutdown(vm)
+
+
+def test_floor_init_boots_and_negotiates(make_vm):
+    """The floor bench/uvm compares our init with (/init.sh, a busybox sh
+    script, rdinit=/init.sh) keeps working: gcs becomes PID 1 and finds what
+    it needs. No power off through init here: the fixture kills QEMU by pid."""
+    vm = make_vm(init=FLOOR_INIT, gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "runc"])
+    vm.connect()
+    assert vm.negotiate()["Version"] == 4
+    log = vm.console()
+    assert "gcs-init:" not in log, log[-3000:]
+    assert re.search(r"^init\.sh: exec /bin/gcs .*-transport serial:name=gcs-bridge", log, re.M), log[-3000:]
+    assert re.search(r'msg="GCS started".* pid=1\b', log), log[-3000:]
+    vm.network_up()
+    rc, out = vm.sh("cat /proc/self/mountinfo; echo ctrl $(cat /sys/fs/cgroup/cgroup.subtree_control);"
+                    " echo modules $(awk 'END {print NR}' /proc/modules) $(grep -c . /lib/modules/*/modules.load);"
+                    " echo host $(hostname)")
+    assert rc == 0, out
+    # "id parent maj:min root mountpoint options [optional...] - fstype source superopts"
+    m = {line.split()[4]: line.split(" - ")[1].split()[0] for line in out.splitlines() if " - " in line}
+    for target, fstype in {"/dev": "devtmpfs", "/proc": "proc", "/sys": "sysfs", "/run": "tmpfs", "/tmp": "tmpfs",
+                           "/dev/shm": "tmpfs", "/dev/pts": "devpts", "/sys/fs/cgroup": "cgroup2"}.items():
+        assert m.get(target) == fstype, f"{target}: {m.get(target)}:\n{out}"
+    ctrl = re.search(r"^ctrl (.*)$", out, re.M).group(1).split()
+    assert {"cpu", "memory", "pids", "io", "cpuset"} <= set(ctrl), out
+    loaded, listed = re.search(r"^modules (\d+) (\d+)$", out, re.M).groups()
+    assert int(listed) > 0 and loaded == listed, out
+    assert re.search(r"^host uvm$", out, re.M), out
