@@ -371,7 +371,8 @@ class UVM:
         except FileNotFoundError:
             return ""
 
-    def _qemu_pid(self):
+    def qemu_pid(self):
+        """QEMU's pid from its -pidfile, or None if it is gone."""
         try:
             with open(self.pidfile) as f:
                 pid = int(f.read().strip())
@@ -390,7 +391,7 @@ class UVM:
             self.qmp.close()
             self.qmp = None
         if self.proc and self.proc.poll() is None:
-            pid = self._qemu_pid()
+            pid = self.qemu_pid()
             if pid:
                 os.kill(pid, signal.SIGKILL)
             # unshare -> sh -> timeout exec in turn: one pid, which leads the
