@@ -59,8 +59,13 @@ $(BUILD)/libgcs.a: $(LIB_OBJS)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
+# The agent is linked statically (not under sanitizers): it runs in a small
+# VM where it is the main resident, and a static binary keeps its RSS near
+# 1 MiB instead of 2 (shared-library pages count too). STATIC= turns it off.
+STATIC ?= 1
+GCS_LINK := $(if $(SAN),,$(if $(STATIC),-static))
 $(BUILD)/gcs: $(BUILD)/obj/src/main/gcs.o $(BUILD)/libgcs.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) $(GCS_LINK) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/gcsctl: $(GCSCTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libgcs.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
