@@ -120,18 +120,23 @@ int storage_sandbox_dirs_teardown(const char *root, gcs_err *err)
         return storage_errf(err, HR_E_INVALIDARG, -EINVAL, "sandbox mount directories: empty root");
     int first = 0;
     cleanup_err gcs_err firsterr = GCS_ERR_INIT;
-    /* one read of the mount table for all three directories: it grows with
-     * every pod and is costly to produce and parse */
+    /* The mount table grows with every pod and costs about a millisecond to
+     * produce and parse with a few hundred pods: take each directory's own
+     * mount stack off directly, and read the table only when something is
+     * mounted below one of them (hugetlbfs under hugepages, say). */
     storage_mount *mounts = NULL;
     size_t nmounts = 0;
-    if (storage_mountinfo_read(&mounts, &nmounts, NULL) < 0) {
-        mounts = NULL;
-        nmounts = 0;
-    }
+    bool have_table = false;
     for (size_t i = 0; i < DIR_COUNT; i++) {
         cleanup_free char *path = xasprintf("%s/%s", root, dir_names[i]);
         cleanup_err gcs_err one = GCS_ERR_INIT;
-        int r = i == DIR_LOGS ? 0 : storage_unmount_all_under_in(mounts, nmounts, path, &one);
+        int r = 0;
+        if (i != DIR_LOGS && storage_unmount(path, false, &one) < 0) {
+            err_clear(&one);
+            if (!have_table && storage_mountinfo_read(&mounts, &nmounts, NULL) == 0)
+                have_table = true;
+            r = storage_unmount_all_under_in(have_table ? mounts : NULL, nmounts, path, &one);
+        }
         /* Never remove a directory whose mounts did not all come off. */
         if (r == 0)
             r = storage_remove_all(path, &one);
