@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "loop/loop.h"
 #include "runtime/runtime.h"
+#include "storage/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -776,6 +777,19 @@ out:
     got_clear(&g);
     runtime_free(rt);
     loop_free(l);
+    {
+        /* With the hybrid cgroup2 mount hidden, crun makes the container's
+         * cgroup path as plain directories on the tmpfs below its mount
+         * point and leaves them: remove them (this mount namespace only
+         * sees them). */
+        cleanup_free char *hidden = xasprintf("/sys/fs/cgroup/unified/%s", id);
+        gcs_err e = GCS_ERR_INIT;
+        if (storage_remove_all(hidden, &e) < 0) {
+            fprintf(stderr, "crun: cannot remove %s: %s\n", hidden, err_msg(&e));
+            rc = 1;
+        }
+        err_clear(&e);
+    }
     return rc;
 #undef CSYNC
 #undef CHECK
