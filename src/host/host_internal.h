@@ -102,6 +102,9 @@ struct host {
     cgroup *pods_cg, *gcs_cg;
     cgroup_pods_limiter limiter;
     loop_timer *limit_timer;
+    loop_timer *monitor_timer;
+    uint64_t last_oom_kills;   /* /pods oom_kill count last seen */
+    uint64_t last_gcs_usage;   /* /gcs memory usage last seen */
     strmap *containers; /* id -> container* */
     strmap *pods;       /* sandbox id -> pod* */
     sandbox_roots *roots;

@@ -153,6 +153,22 @@ static void on_killall_done(runtime_result *res, void *data)
     free(data);
 }
 
+/* An operator wants to know a container died of its memory limit: the
+ * container's own cgroup still exists until the runtime deletes it. */
+static void log_if_oom_killed(container *c)
+{
+    json_t *cgp = json_object_get(json_object_get(c->spec, "linux"), "cgroupsPath");
+    cgroup *cg = NULL;
+    uint64_t kills = 0;
+    gcs_err e = GCS_ERR_INIT;
+    if (json_is_string(cgp) && cgroup_load(c->h->cgm, json_string_value(cgp), &cg, &e) == 0 &&
+        cgroup_oom_kill_count(cg, &kills, &e) == 0 && kills > 0)
+        log_warn("container OOM-killed", KV_S("container", c->id), KV_S("cgroup", json_string_value(cgp)),
+                 KV_U("oom_kills", kills));
+    err_clear(&e);
+    cgroup_free(cg);
+}
+
 static void on_process_exit(loop *l, pid_t pid, int status, void *data)
 {
     (void)l;
@@ -164,6 +180,7 @@ static void on_process_exit(loop *l, pid_t pid, int status, void *data)
              KV_U("exit_code", exit_code(p)));
     if (p->is_init && c) {
         c->exit_status = status;
+        log_if_oom_killed(c);
         if (c->state == CTR_CREATED || c->state == CTR_RUNNING)
             c->state = CTR_TERMINATED;
         /* pod-model.md 5.4 wait step 2: without its own pid namespace, the

@@ -1,6 +1,7 @@
 """Concurrency, reconnects, faults and leaks around processes."""
 import json
 import os
+import select
 import signal as _signal
 import threading
 import time
@@ -191,3 +192,25 @@ def test_runtime_failing_at_exec(agent_factory, tmp_path, rootfs):
         st.close()
     assert len(os.listdir(f"/proc/{gpid}/fd")) == n0
     stop(env, sid, pid)
+
+
+def test_oom_kill_exit_code_and_agent_log(pods_runc, rootfs):
+    """A container over its memory limit is OOM-killed (137), and the agent
+    logs it. (The /pods-level OOM watch of pod-model.md 4.2 step 6 only sees
+    /pods itself running out on v1, where oom_kill is not hierarchical.)"""
+    env, c = pods_runc, pods_runc.conn
+    cid = podlib.new_id()
+    spec = podlib.standalone_spec(rootfs, base="defaultlinuxspec.json")
+    spec["process"]["args"] = ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]
+    spec["linux"]["resources"] = {"memory": {"limit": 32 << 20, "swap": 32 << 20}}
+    ok(podlib.create(c, cid, spec, env.bundle(cid)))
+    st, pid = start(env, cid)
+    st.read_outputs()
+    assert ok(podlib.wait(c, cid, pid))["ExitCode"] == 137
+    assert c.notification()["Type"] == "UnexpectedExit"
+    deadline = time.monotonic() + 10
+    while "container OOM-killed" not in env.agent.log():
+        assert time.monotonic() < deadline, "no OOM log line from the agent"
+        select_wait = min(0.2, deadline - time.monotonic())
+        select.select([], [], [], max(select_wait, 0))  # the agent polls once a second
+    ok(podlib.delete(c, cid))
