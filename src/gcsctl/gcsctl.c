@@ -179,20 +179,26 @@ int ctl_connect(ctl *x)
     return CTL_OK;
 }
 
+int ctl_check_response(json_t *resp, const char *what)
+{
+    json_t *res = json_object_get(resp, "Result");
+    int32_t hr = json_is_integer(res) ? (int32_t)json_integer_value(res) : HR_E_FAIL;
+    if (hr == 0)
+        return CTL_OK;
+    const char *m = json_string_value(json_object_get(resp, "ErrorMessage"));
+    ctl_fail("%s: %s (HRESULT 0x%08x)", what, str_empty(m) ? "request failed" : m, (uint32_t)hr);
+    json_decref(resp);
+    return CTL_FAILED;
+}
+
 int ctl_request(ctl *x, uint32_t type, json_t *payload, json_t **ret_resp, const char *what)
 {
     cleanup_err gcs_err err = GCS_ERR_INIT;
     json_t *resp;
     if (hc_call(&x->c, type, payload, &resp, x->timeout_ms, &err) < 0)
         return ctl_fail("%s: %s", what, err_msg(&err));
-    json_t *res = json_object_get(resp, "Result");
-    int32_t hr = json_is_integer(res) ? (int32_t)json_integer_value(res) : HR_E_FAIL;
-    if (hr != 0) {
-        const char *m = json_string_value(json_object_get(resp, "ErrorMessage"));
-        ctl_fail("%s: %s (HRESULT 0x%08x)", what, str_empty(m) ? "request failed" : m, (uint32_t)hr);
-        json_decref(resp);
+    if (ctl_check_response(resp, what) != CTL_OK)
         return CTL_FAILED;
-    }
     if (ret_resp)
         *ret_resp = resp;
     else

@@ -37,6 +37,9 @@ int ctl_connect(ctl *x);
  * (HRESULT 0x...)" and return CTL_FAILED; otherwise CTL_OK and *ret_resp
  * (if not NULL) owns the response payload. */
 int ctl_request(ctl *x, uint32_t type, json_t *payload, json_t **ret_resp, const char *what);
+/* CTL_OK for a successful response; otherwise print "<what>: <message>
+ * (HRESULT 0x...)", free resp and return CTL_FAILED. */
+int ctl_check_response(json_t *resp, const char *what);
 
 /* Print the running command's usage line and help. */
 void ctl_cmd_usage(const ctl *x, FILE *out);

@@ -29,14 +29,8 @@ int ctl_proc_wait(ctl *x, const char *cid, uint32_t pid, uint32_t timeout_ms, ui
     /* the wait itself may take as long as the process runs */
     if (hc_call(&x->c, MSG_REQUEST_CODE(RPC_WAIT_FOR_PROCESS), req, &resp, INT32_MAX, &err) < 0)
         return ctl_fail("%s: %s", what, err_msg(&err));
-    json_t *res = json_object_get(resp, "Result");
-    int32_t hr = json_is_integer(res) ? (int32_t)json_integer_value(res) : HR_E_FAIL;
-    if (hr != 0) {
-        const char *m = json_string_value(json_object_get(resp, "ErrorMessage"));
-        ctl_fail("%s: %s (HRESULT 0x%08x)", what, str_empty(m) ? "request failed" : m, (uint32_t)hr);
-        json_decref(resp);
+    if (ctl_check_response(resp, what) != CTL_OK)
         return CTL_FAILED;
-    }
     *ret_exit = (uint32_t)json_integer_value(json_object_get(resp, "ExitCode"));
     json_decref(resp);
     return CTL_OK;
@@ -201,15 +195,10 @@ static int relay_loop(relay *r)
             if (got < 0)
                 return ctl_fail("waiting for process %u: %s", r->pid, err_msg(&err));
             if (got == 1) {
-                json_t *res = json_object_get(resp, "Result");
-                int32_t hr = json_is_integer(res) ? (int32_t)json_integer_value(res) : HR_E_FAIL;
-                if (hr != 0) {
-                    const char *m = json_string_value(json_object_get(resp, "ErrorMessage"));
-                    ctl_fail("wait %u: %s (HRESULT 0x%08x)", r->pid, str_empty(m) ? "request failed" : m,
-                             (uint32_t)hr);
-                    json_decref(resp);
+                char what[32];
+                snprintf(what, sizeof(what), "wait %u", r->pid);
+                if (ctl_check_response(resp, what) != CTL_OK)
                     return CTL_FAILED;
-                }
                 r->exit_code = (uint32_t)json_integer_value(json_object_get(resp, "ExitCode"));
                 r->waited = true;
                 json_decref(resp);
