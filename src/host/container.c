@@ -9,6 +9,7 @@
  * including a runtime container it created (7.3 items 4, 5). Delete is
  * complete and can be called twice. */
 #include "host/host_internal.h"
+#include "host/resources.h"
 
 #include "common/log.h"
 #include "common/path.h"
@@ -203,8 +204,12 @@ static void teardown_files(teardown *td)
         process_free(v);
     }
 
-    if (td->mode == TD_SHUTDOWN)
-        host_overlays_release_under(h, c->bundle);
+    /* the runtime is done with the bundle: what the resources mounted in it
+     * (the rootfs overlay, the bundle's bind onto scratch) comes off, newest
+     * first. Not on a failed create: the host still owns its layers then. */
+    uvmstate_clear_user(h->mounts, c->id);
+    if (td->mode != TD_ROLLBACK)
+        resources_release(h, c->bundle);
 
     /* scratch: pod-model.md 5.5 step 5.5 */
     if (td->mode != TD_ROLLBACK && !str_empty(c->scratch))
@@ -234,7 +239,7 @@ static void teardown_files(teardown *td)
 
     /* pod membership: 5.5 step 6.3 */
     if (p && c->pod_member) {
-        if (c->cls.is_sandbox && streq(c->id, p->sandbox_id)) {
+        if (c->cls.is_sandbox && streq(c->id, p->sandbox_cid)) {
             p->sandbox_gone = true;
             p->delete_root = td->mode != TD_ROLLBACK;
         }
@@ -369,6 +374,11 @@ static void create_join_done(container *c)
     process_watch(c->init, c->init_pid);
     if (c->state == CTR_CREATING)
         c->state = CTR_CREATED;
+    /* the ledger learns whose rootfs the overlay is (a no-op when the root
+     * is not one the agent mounted) */
+    const char *rootp = json_string_value(json_object_get(json_object_get(c->spec, "root"), "path"));
+    if (!str_empty(rootp))
+        uvmstate_set_user(c->h->mounts, rootp, c->id);
     slim_spec(c);
     c->pending = NULL;
     log_info("container created", KV_S("container", c->id), KV_S("kind", pod_kind_name(c->cls.kind)),
@@ -536,6 +546,7 @@ static int setup_kind(host *h, container *c, gcs_err *err)
         p->bundle = xstrdup(c->bundle);
         if ((r = sandbox_root_register(h->roots, sid, c->bundle, c->cls.vpid, &p->root, err)) < 0)
             return r;
+        p->sandbox_cid = xstrdup(c->id);
         if (!streq(sid, c->id))
             sandbox_root_register(h->roots, c->id, c->bundle, c->cls.vpid, NULL, NULL);
         if (p->root != c->root) {

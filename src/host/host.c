@@ -1,4 +1,5 @@
 #include "host/host_internal.h"
+#include "host/resources.h"
 
 #include "common/log.h"
 #include "pod/paths.h"
@@ -8,7 +9,6 @@
 #include <sys/utsname.h>
 
 #define MONITOR_MS 1000
-#define POD_LIMIT_REFRESH_MS 60000
 
 host *host_new(loop *l, const gcs_config *cfg, const transport *t)
 {
@@ -21,25 +21,11 @@ host *host_new(loop *l, const gcs_config *cfg, const transport *t)
     h->pods = strmap_new(NULL);
     h->roots = sandbox_roots_new();
     h->netns = nsreg_new();
+    h->mounts = uvmstate_new();
     h->uvm_procs = strmap_new(NULL);
     struct utsname u;
     h->uvm_hostname = xstrdup(uname(&u) == 0 ? u.nodename : "localhost");
     return h;
-}
-
-/* pod-model.md 4.2 step 7: the /pods limit follows the VM's memory. */
-static void refresh_pod_limit(loop *l, void *data)
-{
-    host *h = data;
-    h->limit_timer = loop_timer_add(l, POD_LIMIT_REFRESH_MS, refresh_pod_limit, h);
-    gcs_err err = GCS_ERR_INIT;
-    int64_t limit;
-    bool updated;
-    if (cgroup_pods_limiter_refresh(&h->limiter, &limit, &updated, &err) < 0)
-        log_warn("cannot refresh the /pods memory limit", KV_S("error", err_msg(&err)));
-    else if (updated)
-        log_info("/pods memory limit updated", KV_I("limit", limit));
-    err_clear(&err);
 }
 
 /* pod-model.md 4.2 step 6 / 4.6: the agent's own memory over
@@ -80,10 +66,7 @@ int host_start(host *h, gcs_err *err)
     r = cgroup_setup_agent(h->cgm, h->cfg->root_mem_reserve_bytes, getpid(), &h->pods_cg, &h->gcs_cg, &limit, err);
     if (r < 0)
         return err_wrap(err, r, "set up the agent's cgroups");
-    h->limiter.pods = h->pods_cg;
-    h->limiter.reserve = h->cfg->root_mem_reserve_bytes;
-    h->limiter.last_applied = limit;
-    h->limit_timer = loop_timer_add(h->l, POD_LIMIT_REFRESH_MS, refresh_pod_limit, h);
+    res_pod_memory_start(h, limit);
     gcs_err e0 = GCS_ERR_INIT;
     cgroup_oom_kill_count(h->pods_cg, &h->last_oom_kills, &e0);
     err_clear(&e0);
@@ -145,15 +128,19 @@ void host_shutdown(host *h)
         pod_teardown(h, v, &e);
         err_clear(&e);
     }
-    if (h->limit_timer) {
-        loop_timer_cancel(h->l, h->limit_timer);
-        h->limit_timer = NULL;
+    /* what the resources made for the host, then anything else the ledger
+     * still holds, newest first */
+    resources_release(h, NULL);
+    if (uvmstate_count(h->mounts) > 0) {
+        cleanup_err gcs_err e = GCS_ERR_INIT;
+        log_info("unmounting what the host left mounted", KV_U("count", uvmstate_count(h->mounts)));
+        if (uvmstate_unwind(h->mounts, NULL, NULL, &e) < 0)
+            log_warn("cannot unmount at exit", KV_S("error", err_msg(&e)));
     }
     if (h->monitor_timer) {
         loop_timer_cancel(h->l, h->monitor_timer);
         h->monitor_timer = NULL;
     }
-    host_free_overlays(h);
     it = (strmap_iter)STRMAP_ITER_INIT;
     while (strmap_next(h->uvm_procs, &it, &k, &v)) {
         process *p = v;
@@ -188,7 +175,7 @@ void host_free(host *h)
     while (strmap_next(h->uvm_procs, &it, &k, &v))
         process_free(v);
     strmap_free(h->uvm_procs);
-    host_free_overlays(h);
+    uvmstate_free(h->mounts);
     free(h->statedir);
     strmap_free(h->containers);
     strmap_free(h->pods);
@@ -260,6 +247,7 @@ static void handle_dump_stacks(bridge_req *req, void *ctx)
         tput(&t, "  pod %s cgroup=" CGROUP_PODS_PATH "/%s root=%s members=%zu%s\n", k, k, p->root ? p->root : "",
              strmap_count(p->members), p->sandbox_gone ? " sandbox=deleted" : "");
     }
+    tput(&t, "sandbox_roots: %zu\n", sandbox_roots_count(h->roots));
     tput(&t, "containers: %zu\n", strmap_count(h->containers));
     it = (strmap_iter)STRMAP_ITER_INIT;
     while (strmap_next(h->containers, &it, &k, &v)) {
@@ -283,64 +271,6 @@ static void handle_start(bridge_req *req, void *ctx)
 {
     (void)ctx;
     bridge_respond(req, NULL);
-}
-
-/* bridge-protocol.md 4.9 (the parts that exist so far). */
-static void handle_modify(bridge_req *req, void *ctx)
-{
-    host *h = ctx;
-    msg_modify *m = req->msg;
-    enum msg_resource r = msg_resource_parse(m->request.resource_type);
-    enum msg_request_type rt = msg_request_type_parse(m->request.request_type);
-    msg_resource_settings s;
-    gcs_err err = GCS_ERR_INIT;
-    if (msg_decode_resource(r, m->request.settings, &s, &req->arena, &err) < 0) {
-        if (r != RES_UNKNOWN)
-            err.hr = HR_VMCOMPUTE_INVALID_JSON;
-        bridge_respond_error(req, &err);
-        err_clear(&err);
-        return;
-    }
-    if (!streq(req->container_id, NULL_CONTAINER_ID)) {
-        /* 4.9: a container target takes only ContainerConstraints */
-        container *c = host_lookup(h, req->container_id, &err);
-        if (!c) {
-            bridge_respond_error(req, &err);
-            err_clear(&err);
-            return;
-        }
-        if (r != RES_CONTAINER_CONSTRAINTS) {
-            bridge_respond_hr(req, HR_E_FAIL, "ModifySettings %s is not supported on a container",
-                              m->request.resource_type);
-            return;
-        }
-        host_handle_constraints(req, h, c, &s.constraints);
-        return;
-    }
-    if (r == RES_COMBINED_LAYERS) {
-        host_handle_modify_layers(req, h, rt, &s.layers);
-        return;
-    }
-    if (r == RES_POD_CGROUP_MEMORY_LIMIT) {
-        /* pod-model.md 4.2 step 8: Update only */
-        if (rt != REQ_UPDATE) {
-            bridge_respond_hr(req, HR_E_FAIL, "the RequestType \"%s\" is not supported for %s",
-                              m->request.request_type ? m->request.request_type : "Add", m->request.resource_type);
-            return;
-        }
-        int64_t limit;
-        bool updated;
-        if (cgroup_pods_limiter_refresh(&h->limiter, &limit, &updated, &err) < 0) {
-            bridge_respond_error(req, &err);
-            err_clear(&err);
-            return;
-        }
-        log_info("/pods memory limit refreshed by the host", KV_I("limit", limit), KV_B("updated", updated));
-        bridge_respond(req, NULL);
-        return;
-    }
-    bridge_respond_hr(req, HR_E_NOTIMPL, "ModifySettings resource type %s is not supported yet (request %s)",
-                      m->request.resource_type, m->request.request_type ? m->request.request_type : "Add");
 }
 
 /* Handlers that need the machine set up answer E_FAIL until host_start
@@ -369,7 +299,7 @@ void host_register_handlers(host *h, bridge *b)
     bridge_register(b, RPC_DUMP_STACKS, handle_dump_stacks, h);
     register_guarded(h, b, RPC_CREATE, host_handle_create);
     register_guarded(h, b, RPC_DELETE_CONTAINER_STATE, host_handle_delete);
-    register_guarded(h, b, RPC_MODIFY_SETTINGS, handle_modify);
+    register_guarded(h, b, RPC_MODIFY_SETTINGS, host_handle_modify);
     register_guarded(h, b, RPC_EXECUTE_PROCESS, host_handle_execute);
     register_guarded(h, b, RPC_WAIT_FOR_PROCESS, host_handle_wait);
     register_guarded(h, b, RPC_SIGNAL_PROCESS, host_handle_signal);

@@ -13,6 +13,7 @@
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 #include "stdio/stdio.h"
+#include "uvmstate/uvmstate.h"
 
 /* pod-model.md 5.2 */
 enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_TERMINATED, CTR_DELETING };
@@ -82,6 +83,8 @@ struct container {
 struct pod {
     char *sandbox_id;
     char *root;          /* its sandbox root (registered under the sandbox id) */
+    char *sandbox_cid;   /* the sandbox container's id (a virtual pod's may differ from sandbox_id;
+                          * the root is then registered under both) */
     char *bundle;        /* the sandbox container's bundle */
     char *netns_id;      /* namespace entry we created implicitly, or NULL */
     bool root_created;   /* we made the root directory */
@@ -115,7 +118,7 @@ struct host {
     strmap *uvm_procs;  /* pid (decimal) -> process* */
     char *statedir;     /* agent-private files (console sockets) */
     unsigned exec_seq;
-    strmap *overlays;   /* ContainerRootPath -> overlay record */
+    uvmstate *mounts;   /* the mount ledger: what the agent mounted where */
     struct host_guard {
         host *h;
         bridge_handler_fn fn;
@@ -155,10 +158,9 @@ void host_handle_signal(bridge_req *req, void *ctx);
 void host_handle_shutdown(bridge_req *req, void *ctx);
 void host_handle_resize(bridge_req *req, void *ctx);
 void host_handle_get_properties(bridge_req *req, void *ctx);
-void host_handle_modify_layers(bridge_req *req, host *h, enum msg_request_type rt, res_combined_layers *s);
-void host_handle_constraints(bridge_req *req, host *h, container *c, res_container_constraints *s);
-void host_free_overlays(host *h);
-void host_overlays_release_under(host *h, const char *dir);
+
+/* res_pod_memory.c: the /pods limiter and its refresh timer */
+void res_pod_memory_start(host *h, int64_t applied_limit);
 
 /* pod.c */
 pod *pod_new(const char *sid);

@@ -33,6 +33,7 @@ void pod_free(pod *p)
     strmap_free(p->members);
     free(p->sandbox_id);
     free(p->root);
+    free(p->sandbox_cid);
     free(p->bundle);
     free(p->netns_id);
     free(p);
@@ -103,6 +104,10 @@ int pod_teardown(host *h, pod *p, gcs_err *err)
         keep_err(err, &step, "remove network namespace entry", sid);
     }
     sandbox_root_unregister(h->roots, sid);
+    /* the entry under the sandbox container's id, if it is still ours */
+    const char *alias = p->sandbox_cid && !streq(p->sandbox_cid, sid) ? sandbox_root_lookup(h->roots, p->sandbox_cid) : NULL;
+    if (alias && p->root && streq(alias, p->root))
+        sandbox_root_unregister(h->roots, p->sandbox_cid);
     log_info("pod removed", KV_S("pod", sid));
     pod *owned = strmap_take(h->pods, sid);
     if (owned && owned != p)

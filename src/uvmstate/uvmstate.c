@@ -5,8 +5,9 @@
 #include "common/strmap.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
-enum dev_kind { DEV_RW, DEV_RO, DEV_OVERLAY };
+enum dev_kind { DEV_RW, DEV_RO, DEV_OVERLAY, DEV_BIND };
 
 typedef struct dev {
     enum dev_kind kind;
@@ -16,11 +17,18 @@ typedef struct dev {
     unsigned usage;   /* uses taken by live overlays */
     char **refs;      /* overlay: clean paths of the mounts it uses, one per use */
     size_t n_refs;
+    uint64_t seq;     /* order of addition: unwinding goes newest first */
+    const char *owner; /* the resource that made it (static string), or NULL */
+    char *user;        /* the container whose rootfs it is, or NULL */
+    uvmstate_unmount_fn unmount;
+    void *data;
+    void (*free_data)(void *data);
 } dev;
 
 struct uvmstate {
     strmap *devs; /* clean mount path -> dev */
     char *inconsistent_cause; /* NULL until the latch is set */
+    uint64_t next_seq;
 };
 
 struct uvmstate_undo {
@@ -36,6 +44,8 @@ static const char *kind_name(enum dev_kind k)
         return "RO";
     case DEV_OVERLAY:
         return "overlay";
+    case DEV_BIND:
+        return "bind";
     }
     return "unknown";
 }
@@ -50,6 +60,9 @@ static void dev_free(void *p)
     free(d->refs);
     free(d->path);
     free(d->source);
+    free(d->user);
+    if (d->free_data)
+        d->free_data(d->data);
     free(d);
 }
 
@@ -126,6 +139,7 @@ static int add_dev(uvmstate *t, enum dev_kind kind, const char *mount_path, cons
     d->path = steal_pointer(&clean);
     d->source = xstrdup(source ? source : "");
     d->encrypted = encrypted;
+    d->seq = ++t->next_seq;
     strmap_set(t->devs, d->path, d);
     if (ret)
         *ret = d;
@@ -237,6 +251,7 @@ int uvmstate_add_overlay(uvmstate *t, const char *target, const char *const *lay
     for (size_t i = 0; i < n_layers; i++)
         use_path(t, o, layers[i]);
     use_path(t, o, scratch);
+    o->seq = ++t->next_seq;
     strmap_set(t->devs, o->path, o);
     return 0;
 }
@@ -310,4 +325,154 @@ bool uvmstate_has_overlay_at(const uvmstate *t, const char *path)
     cleanup_free char *clean = path_clean(path ? path : "");
     dev *d = strmap_get(t->devs, clean);
     return d && d->kind == DEV_OVERLAY;
+}
+
+int uvmstate_add_bind(uvmstate *t, const char *mount_path, const char *source, gcs_err *err)
+{
+    return add_dev(t, DEV_BIND, mount_path, source, false, NULL, err);
+}
+
+int uvmstate_remove_bind(uvmstate *t, const char *mount_path, const char *source, gcs_err *err)
+{
+    dev *d;
+    int r = find_for_remove(t, DEV_BIND, mount_path, source, &d, err);
+    if (r < 0 || !d)
+        return r;
+    strmap_del(t->devs, d->path);
+    return 0;
+}
+
+static dev *lookup(const uvmstate *t, const char *path)
+{
+    cleanup_free char *clean = path_clean(path ? path : "");
+    return strmap_get(t->devs, clean);
+}
+
+bool uvmstate_has(const uvmstate *t, const char *path) { return lookup(t, path) != NULL; }
+
+int uvmstate_set_unmount(uvmstate *t, const char *path, const char *owner, uvmstate_unmount_fn fn, void *data,
+                         void (*free_data)(void *data))
+{
+    dev *d = lookup(t, path);
+    if (!d) {
+        if (free_data)
+            free_data(data);
+        return -ENOENT;
+    }
+    if (d->free_data)
+        d->free_data(d->data);
+    d->owner = owner;
+    d->unmount = fn;
+    d->data = data;
+    d->free_data = free_data;
+    return 0;
+}
+
+void *uvmstate_data(const uvmstate *t, const char *path)
+{
+    dev *d = lookup(t, path);
+    return d ? d->data : NULL;
+}
+
+int uvmstate_set_user(uvmstate *t, const char *path, const char *container_id)
+{
+    dev *d = lookup(t, path);
+    if (!d)
+        return -ENOENT;
+    free(d->user);
+    d->user = container_id ? xstrdup(container_id) : NULL;
+    return 0;
+}
+
+const char *uvmstate_user(const uvmstate *t, const char *path)
+{
+    dev *d = lookup(t, path);
+    return d ? d->user : NULL;
+}
+
+void uvmstate_clear_user(uvmstate *t, const char *container_id)
+{
+    strmap_iter it = STRMAP_ITER_INIT;
+    void *v;
+    while (strmap_next(t->devs, &it, NULL, &v)) {
+        dev *d = v;
+        if (d->user && streq(d->user, container_id)) {
+            free(d->user);
+            d->user = NULL;
+        }
+    }
+}
+
+static int by_seq_desc(const void *a, const void *b)
+{
+    const dev *x = *(dev *const *)a, *y = *(dev *const *)b;
+    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+size_t uvmstate_list(const uvmstate *t, const char *under, const char *owner, char ***ret)
+{
+    size_t n = 0, cap = strmap_count(t->devs);
+    dev **v = xzalloc((cap + 1) * sizeof(*v));
+    strmap_iter it = STRMAP_ITER_INIT;
+    void *val;
+    while (strmap_next(t->devs, &it, NULL, &val)) {
+        dev *d = val;
+        if (under && !path_is_within(under, d->path))
+            continue;
+        if (owner && !(d->owner && streq(d->owner, owner)))
+            continue;
+        v[n++] = d;
+    }
+    qsort(v, n, sizeof(*v), by_seq_desc);
+    char **out = xzalloc((n + 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(v[i]->path);
+    free(v);
+    *ret = out;
+    return n;
+}
+
+void uvmstate_list_free(char **paths)
+{
+    if (!paths)
+        return;
+    for (char **p = paths; *p; p++)
+        free(*p);
+    free(paths);
+}
+
+int uvmstate_unmount(uvmstate *t, const char *path, gcs_err *err)
+{
+    dev *d = lookup(t, path);
+    if (!d)
+        return 0;
+    if (d->usage > 0)
+        return err_set(err, HR_E_FAIL, "mount %s is still in use by %u overlay layer(s), can't unmount", d->path,
+                       d->usage);
+    int r;
+    if (d->unmount && (r = d->unmount(d->path, d->data, err)) < 0)
+        return r;
+    if (d->kind == DEV_OVERLAY)
+        release_uses(t, d);
+    strmap_del(t->devs, d->path);
+    return 0;
+}
+
+int uvmstate_unwind(uvmstate *t, const char *under, const char *owner, gcs_err *err)
+{
+    char **paths = NULL;
+    size_t n = uvmstate_list(t, under, owner, &paths);
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        gcs_err e = GCS_ERR_INIT;
+        int r = uvmstate_unmount(t, paths[i], &e);
+        if (r < 0 && first == 0) {
+            first = r;
+            if (err)
+                err_move(err, &e);
+        }
+        err_clear(&e);
+    }
+    uvmstate_list_free(paths);
+    return first;
 }

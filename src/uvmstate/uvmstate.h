@@ -23,8 +23,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct uvmstate uvmstate;
+/* How the owner of an entry takes its mount off (path is the entry's). */
+typedef int (*uvmstate_unmount_fn)(const char *path, void *data, gcs_err *err);
 /* What uvmstate_remove_overlay took out, to put it back. */
 typedef struct uvmstate_undo uvmstate_undo;
 
@@ -66,6 +69,46 @@ bool uvmstate_is_encrypted(const uvmstate *t, const char *path);
 bool uvmstate_has_overlay_at(const uvmstate *t, const char *path);
 /* Number of tracked mounts of every kind (for tests and diagnostics). */
 size_t uvmstate_count(const uvmstate *t);
+
+/* ---- the ledger: what the agent mounted where, and how to take it off ----
+ *
+ * Every mount the agent makes for the host is an entry: its owner (the
+ * resource module, a static string), an unmount function with its data, and
+ * the container whose rootfs it is (if any). Teardown and agent exit walk
+ * the entries newest first, so a mount made on top of another comes off
+ * before it. */
+
+/* A bind mount (e.g. the bundle directory bound onto its scratch). */
+int uvmstate_add_bind(uvmstate *t, const char *mount_path, const char *source, gcs_err *err);
+int uvmstate_remove_bind(uvmstate *t, const char *mount_path, const char *source, gcs_err *err);
+/* True when any entry is tracked exactly at path (after path_clean). */
+bool uvmstate_has(const uvmstate *t, const char *path);
+/* Attach the owner and the way to unmount to the entry at path; data is
+ * freed with free_data when the entry goes (or now, when there is no entry:
+ * -ENOENT). */
+int uvmstate_set_unmount(uvmstate *t, const char *path, const char *owner, uvmstate_unmount_fn fn, void *data,
+                         void (*free_data)(void *data));
+/* The data attached to the entry at path, or NULL. */
+void *uvmstate_data(const uvmstate *t, const char *path);
+/* Record that container_id uses the mount at path as its rootfs (NULL
+ * clears); -ENOENT when nothing is tracked there. */
+int uvmstate_set_user(uvmstate *t, const char *path, const char *container_id);
+/* The container using the mount at path, or NULL: "is this mount in use by
+ * a container". */
+const char *uvmstate_user(const uvmstate *t, const char *path);
+/* Forget container_id as the user of every entry (its delete). */
+void uvmstate_clear_user(uvmstate *t, const char *container_id);
+/* The paths of the entries within under (NULL: all) made by owner (NULL:
+ * any), newest first, NULL-terminated; free with uvmstate_list_free. */
+size_t uvmstate_list(const uvmstate *t, const char *under, const char *owner, char ***ret);
+void uvmstate_list_free(char **paths);
+/* Take the entry at path off: refused while overlays use it; its unmount
+ * function runs (an entry without one is only forgotten), then the entry
+ * and its uses go. Nothing tracked: 0. */
+int uvmstate_unmount(uvmstate *t, const char *path, gcs_err *err);
+/* uvmstate_unmount for every entry uvmstate_list gives, going on after a
+ * failure; the first error is kept. */
+int uvmstate_unwind(uvmstate *t, const char *under, const char *owner, gcs_err *err);
 
 /* Latch the table inconsistent; the first cause is kept. */
 void uvmstate_set_inconsistent(uvmstate *t, const char *cause);

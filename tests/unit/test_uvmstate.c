@@ -1,13 +1,13 @@
-/* Unit tests for src/uvmstate: the mount-tracking table and its latch
- * (pod-model.md 6.D cases 36-53) and the lifecycle predicates (6.C cases
- * 21-27), plus the derived cases behind the deliberate differences. */
+/* Unit tests for src/uvmstate: the mount ledger (owners, users, unwinding
+ * newest first), the confidential-mode tracking rules and the latch of
+ * upstream's internal/guest/runtime/hcsv2/uvm_state.go (cases 36-53), plus
+ * the derived cases behind the deliberate differences. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "uvmstate/lifecycle.h"
 #include "uvmstate/uvmstate.h"
 
 #include <errno.h>
@@ -41,127 +41,108 @@
 
 static const char *const scsi_layers[] = {"/run/mounts/scsi/m1", "/run/mounts/scsi/m2", "/run/mounts/scsi/m3"};
 
-/* ---- 6.C: lifecycle ---------------------------------------------------- */
+/* ---- the ledger: owners, users, unwinding ----------------------------- */
 
-struct lookup_case {
-    enum lifecycle_state state;
-    bool want_error;
+struct unmount_log {
+    char seen[8][64];
+    int n;
+    int fail_at; /* index of the call that fails, or -1 */
 };
 
-static const struct lookup_case lookup_cases[] = {
-    {LIFECYCLE_CREATING, true},    /* 21 */
-    {LIFECYCLE_CREATED, false},    /* 22 */
-    {LIFECYCLE_RUNNING, false},    /* 23 */
-    {LIFECYCLE_TERMINATED, false}, /* 24 */
-};
-
-static void test_lookup(void **state)
+static int record_unmount(const char *path, void *data, gcs_err *err)
 {
-    const struct lookup_case *c = *state;
-    if (c->want_error) {
-        cleanup_err gcs_err e = GCS_ERR_INIT;
-        assert_true(lifecycle_lookup_ok(c->state, &e) < 0);
-        assert_int_equal(e.hr, HR_VMCOMPUTE_INVALID_STATE);
-        assert_string_equal(err_msg(&e), "container is still being created: HRESULT: 0x80370105");
-    } else {
-        OK(lifecycle_lookup_ok(c->state, err));
-    }
+    struct unmount_log *log = data;
+    int i = log->n++;
+    snprintf(log->seen[i], sizeof(log->seen[i]), "%s", path);
+    if (i == log->fail_at)
+        return err_set(err, HR_E_FAIL, "umount %s: Device or resource busy", path);
+    return 0;
 }
 
-static void case25_overlay_in_use_only_running(void **state)
+/* The rootfs of a running container is "in use": the ledger answers it
+ * after path_clean, so "/./" cannot fool it (upstream compared the root
+ * path as sent). */
+static void ledger_user_of_overlay(void **state)
 {
     (void)state;
-    const char *overlay = "/run/gcs/c/abc/rootfs";
-    lifecycle_ctr ctrs[] = {
-        {"created", LIFECYCLE_CREATED, overlay},
-        {"terminated", LIFECYCLE_TERMINATED, overlay},
-        {"other", LIFECYCLE_RUNNING, "/run/gcs/c/xyz/rootfs"},
-        {"running", LIFECYCLE_RUNNING, overlay},
-    };
-    assert_false(lifecycle_overlay_in_use(ctrs, 3, overlay));
-    assert_true(lifecycle_overlay_in_use(ctrs, 4, overlay));
-    /* a creating container does not count either */
-    ctrs[3].state = LIFECYCLE_CREATING;
-    assert_false(lifecycle_overlay_in_use(ctrs, 4, overlay));
-}
-
-static void case26_confidential_delete_running(void **state)
-{
-    (void)state;
-    char id[65];
-    memset(id, 'a', 64);
-    id[64] = '\0';
-    lifecycle_ctr c = {id, LIFECYCLE_RUNNING, "/run/gcs/c/abc/rootfs"};
     uvmstate *t = uvmstate_new();
-    cleanup_free char *want = xasprintf("Denied deleting state of a running container \"%s\"", id);
-
-    cleanup_err gcs_err e = GCS_ERR_INIT;
-    assert_true(lifecycle_confidential_delete_check(true, &c, t, &e) < 0);
-    assert_string_equal(err_msg(&e), want);
-    /* no side effects: the container is unchanged and may be deleted later */
-    assert_int_equal(c.state, LIFECYCLE_RUNNING);
-    assert_string_equal(c.id, id);
-    c.state = LIFECYCLE_TERMINATED;
-    OK(lifecycle_confidential_delete_check(true, &c, t, err));
-    /* outside confidential mode nothing forbids deleting a running container */
-    c.state = LIFECYCLE_RUNNING;
-    OK(lifecycle_confidential_delete_check(false, &c, t, err));
+    OK(uvmstate_add_overlay(t, "/run/gcs/c/abc/rootfs", NULL, 0, "", err));
+    assert_null(uvmstate_user(t, "/run/gcs/c/abc/rootfs"));
+    assert_int_equal(uvmstate_set_user(t, "/run/gcs/c/abc/./rootfs", "abc"), 0);
+    assert_string_equal(uvmstate_user(t, "/run/gcs/c/abc/rootfs/"), "abc");
+    assert_null(uvmstate_user(t, "/run/gcs/c/abc/rootfs2"));
+    assert_int_equal(uvmstate_set_user(t, "/run/gcs/c/none", "x"), -ENOENT);
+    uvmstate_clear_user(t, "abc");
+    assert_null(uvmstate_user(t, "/run/gcs/c/abc/rootfs"));
     uvmstate_free(t);
 }
 
-static void case27_confidential_delete_overlay_mounted(void **state)
+/* Teardown walks newest first: the overlay inside the bound bundle comes off
+ * before the bind it sits on; entries outside `under` are left alone. */
+static void ledger_unwind_newest_first(void **state)
 {
     (void)state;
-    char id[65];
-    memset(id, 'b', 64);
-    id[64] = '\0';
-    const char *overlay = "/run/gcs/c/def/rootfs";
-    lifecycle_ctr c = {id, LIFECYCLE_CREATED, overlay};
     uvmstate *t = uvmstate_new();
+    struct unmount_log log = {.fail_at = -1};
+    OK(uvmstate_add_bind(t, "/run/gcs/c/a", "/run/scratch/a/bundle", err));
+    OK(uvmstate_add_overlay(t, "/run/gcs/c/a/rootfs", NULL, 0, "/run/scratch/a", err));
+    OK(uvmstate_add_overlay(t, "/run/gcs/c/b/rootfs", NULL, 0, "", err));
+    assert_int_equal(uvmstate_set_unmount(t, "/run/gcs/c/a", "CombinedLayers", record_unmount, &log, NULL), 0);
+    assert_int_equal(uvmstate_set_unmount(t, "/run/gcs/c/a/rootfs", "CombinedLayers", record_unmount, &log, NULL), 0);
+    assert_int_equal(uvmstate_set_unmount(t, "/run/gcs/c/b/rootfs", "Other", record_unmount, &log, NULL), 0);
+    assert_ptr_equal(uvmstate_data(t, "/run/gcs/c/a"), &log);
 
-    OK(uvmstate_add_overlay(t, overlay, NULL, 0, "", err));
-    FAILS(lifecycle_confidential_delete_check(true, &c, t, err),
-          "Denied deleting state of a container with a overlay mount still active");
-    /* the check changed nothing: the overlay is still tracked */
-    assert_true(uvmstate_has_overlay_at(t, overlay));
+    char **paths = NULL;
+    assert_int_equal(uvmstate_list(t, NULL, "CombinedLayers", &paths), 2);
+    assert_string_equal(paths[0], "/run/gcs/c/a/rootfs");
+    assert_string_equal(paths[1], "/run/gcs/c/a");
+    assert_null(paths[2]);
+    uvmstate_list_free(paths);
+
+    OK(uvmstate_unwind(t, "/run/gcs/c/a", NULL, err));
+    assert_int_equal(log.n, 2);
+    assert_string_equal(log.seen[0], "/run/gcs/c/a/rootfs");
+    assert_string_equal(log.seen[1], "/run/gcs/c/a");
     assert_int_equal(uvmstate_count(t), 1);
-    OK(lifecycle_confidential_delete_check(false, &c, t, err));
-
-    OK(uvmstate_remove_overlay(t, overlay, NULL, err));
-    OK(lifecycle_confidential_delete_check(true, &c, t, err));
+    assert_true(uvmstate_has(t, "/run/gcs/c/b/rootfs"));
     uvmstate_free(t);
 }
 
-static void delete_check_latch_and_creating(void **state)
+/* A failed unmount keeps its entry (and what it sits on), the walk goes on
+ * and the first error is reported; a second unwind finishes the job. */
+static void ledger_unwind_failure_keeps_entry(void **state)
 {
     (void)state;
-    lifecycle_ctr c = {"c1", LIFECYCLE_CREATING, "/run/gcs/c/c1/rootfs"};
     uvmstate *t = uvmstate_new();
-
-    FAILS(lifecycle_confidential_delete_check(true, &c, t, err), "still being created");
-    FAILS(lifecycle_confidential_delete_check(false, &c, t, err), "still being created");
-    c.state = LIFECYCLE_CREATED;
-    uvmstate_set_inconsistent(t, "unmount failed");
-    FAILS(lifecycle_confidential_delete_check(true, &c, t, err), LATCHED ": unmount failed");
-    /* the latch is only consulted in confidential mode (upstream checkState) */
-    OK(lifecycle_confidential_delete_check(false, &c, t, err));
-    /* no table at all */
-    OK(lifecycle_confidential_delete_check(true, &c, NULL, err));
+    struct unmount_log log = {.fail_at = 0};
+    OK(uvmstate_add_ro(t, "/run/mounts/m1", "/dev/sda", err));
+    OK(uvmstate_add_overlay(t, "/run/gcs/c/a/rootfs", (const char *const[]){"/run/mounts/m1"}, 1, "", err));
+    assert_int_equal(uvmstate_set_unmount(t, "/run/mounts/m1", "SCSI", record_unmount, &log, NULL), 0);
+    assert_int_equal(uvmstate_set_unmount(t, "/run/gcs/c/a/rootfs", "CombinedLayers", record_unmount, &log, NULL), 0);
+    /* the layer is in use: refused before its unmount function runs */
+    FAILS(uvmstate_unmount(t, "/run/mounts/m1", err), "still in use");
+    assert_int_equal(log.n, 0);
+    FAILS(uvmstate_unwind(t, NULL, NULL, err), "Device or resource busy");
+    assert_int_equal(uvmstate_count(t), 2);
+    OK(uvmstate_unwind(t, NULL, NULL, err));
+    assert_int_equal(uvmstate_count(t), 0);
     uvmstate_free(t);
 }
 
-/* Upstream compares root paths as sent; a clean comparison cannot be fooled
- * by "/./" into unmounting a running container's rootfs. */
-static void derived_overlay_in_use_clean(void **state)
+/* Data attached to an entry is freed with it, or at once if there is none. */
+static void ledger_data_freed(void **state)
 {
     (void)state;
-    lifecycle_ctr ctrs[] = {{"r", LIFECYCLE_RUNNING, "/run/gcs/c/abc/rootfs"}};
-    assert_true(lifecycle_overlay_in_use(ctrs, 1, "/run/gcs/c/abc/./rootfs"));
-    assert_true(lifecycle_overlay_in_use(ctrs, 1, "/run/gcs/c/abc/rootfs/"));
-    assert_false(lifecycle_overlay_in_use(ctrs, 1, "/run/gcs/c/abc/rootfs2"));
-    assert_false(lifecycle_overlay_in_use(ctrs, 1, ""));
-    assert_false(lifecycle_overlay_in_use(NULL, 0, "/run/gcs/c/abc/rootfs"));
+    uvmstate *t = uvmstate_new();
+    OK(uvmstate_add_bind(t, "/run/gcs/c/a", "/s/bundle", err));
+    assert_int_equal(uvmstate_set_unmount(t, "/run/gcs/c/a", "x", NULL, xstrdup("d1"), free), 0);
+    assert_int_equal(uvmstate_set_unmount(t, "/run/gcs/c/zz", "x", NULL, xstrdup("d2"), free), -ENOENT);
+    FAILS(uvmstate_remove_bind(t, "/run/gcs/c/a", "/other", err), "wrong source");
+    OK(uvmstate_remove_bind(t, "/run/gcs/c/a", "/s/bundle", err));
+    assert_int_equal(uvmstate_count(t), 0);
+    uvmstate_free(t); /* ASan: nothing leaked */
 }
+
 
 /* ---- 6.D: the mount-tracking table ------------------------------------- */
 
@@ -500,14 +481,10 @@ static void derived_overlay_uses_and_undo_conflict(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CASE("case21_lookup_creating_fails", test_lookup, &lookup_cases[0]),
-        CASE("case22_lookup_created_ok", test_lookup, &lookup_cases[1]),
-        CASE("case23_lookup_running_ok", test_lookup, &lookup_cases[2]),
-        CASE("case24_lookup_terminated_ok", test_lookup, &lookup_cases[3]),
-        cmocka_unit_test(case25_overlay_in_use_only_running),
-        cmocka_unit_test(case26_confidential_delete_running),
-        cmocka_unit_test(case27_confidential_delete_overlay_mounted),
-        cmocka_unit_test(delete_check_latch_and_creating),
+        cmocka_unit_test(ledger_user_of_overlay),
+        cmocka_unit_test(ledger_unwind_newest_first),
+        cmocka_unit_test(ledger_unwind_failure_keeps_entry),
+        cmocka_unit_test(ledger_data_freed),
         cmocka_unit_test(case36_rw_add_remove),
         cmocka_unit_test(case37_rw_add_twice),
         cmocka_unit_test(case38_rw_remove_wrong_source),
@@ -527,7 +504,6 @@ int main(void)
         cmocka_unit_test(case52_overlay_add_dot_remove_clean),
         cmocka_unit_test(case53_overlay_add_clean_remove_dot),
         cmocka_unit_test(latch_blocks_every_change),
-        cmocka_unit_test(derived_overlay_in_use_clean),
         cmocka_unit_test(derived_dotdot_name),
         cmocka_unit_test(derived_layer_inside_target),
         cmocka_unit_test(derived_overlay_uses_and_undo_conflict),
