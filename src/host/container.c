@@ -204,19 +204,34 @@ static void teardown_files(teardown *td)
         process_free(v);
     }
 
-    /* the runtime is done with the bundle: what the resources mounted in it
-     * (the rootfs overlay, the bundle's bind onto scratch) comes off, newest
-     * first. Not on a failed create: the host still owns its layers then. */
-    uvmstate_clear_user(h->mounts, c->id);
-    if (td->mode != TD_ROLLBACK)
-        resources_release(h, c->bundle);
-
-    /* scratch: pod-model.md 5.5 step 5.5 */
-    if (td->mode != TD_ROLLBACK && !str_empty(c->scratch))
-        host_remove_tree(c->scratch, "scratch", &td->err);
-
     pod *p = c->cls.sandbox_id ? strmap_get(h->pods, c->cls.sandbox_id) : NULL;
     bool bundle_is_root = p && p->bundle && streq(p->bundle, c->bundle) && streq(p->root, c->bundle);
+
+    /* The runtime is done with the bundle, so what the agent mounted in it
+     * comes off, in the order the mounts sit on each other (the ledger,
+     * newest first): the rootfs overlay, then the bundle's bind onto its
+     * scratch; only then the scratch goes (upstream's order,
+     * internal/guest/runtime/hcsv2/container.go Delete). A bundle that is
+     * its pod's root keeps the bind and the scratch until the pod goes: the
+     * sandbox mounts sit on it until then. Not on a failed create: the host
+     * still owns its layers. */
+    uvmstate_clear_user(h->mounts, c->id);
+    if (td->mode != TD_ROLLBACK) {
+        gcs_err e = GCS_ERR_INIT;
+        if (bundle_is_root) {
+            uvmstate_unwind_below(h->mounts, c->bundle, &e);
+            if (!str_empty(c->scratch) && !p->scratch)
+                p->scratch = xstrdup(c->scratch);
+        } else {
+            uvmstate_unwind(h->mounts, c->bundle, NULL, &e);
+            resources_release(h, c->bundle);
+        }
+        if (err_isset(&e) && !err_isset(&td->err))
+            err_move(&td->err, &e);
+        err_clear(&e);
+        if (!bundle_is_root && !str_empty(c->scratch))
+            host_remove_tree(c->scratch, "scratch", &td->err);
+    }
 
     /* bundle: 5.5 step 5.6 (a V1 sandbox's bundle is its pod's root: the pod
      * removes it when it goes) */

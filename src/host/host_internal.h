@@ -86,6 +86,7 @@ struct pod {
     char *sandbox_cid;   /* the sandbox container's id (a virtual pod's may differ from sandbox_id;
                           * the root is then registered under both) */
     char *bundle;        /* the sandbox container's bundle */
+    char *scratch;       /* the sandbox's scratch, removed with the pod (after the bundle's bind) */
     char *netns_id;      /* namespace entry we created implicitly, or NULL */
     bool root_created;   /* we made the root directory */
     bool dirs_set_up;    /* sandboxMounts/tmpfs/hugepages/logs exist */

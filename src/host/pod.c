@@ -35,6 +35,7 @@ void pod_free(pod *p)
     free(p->root);
     free(p->sandbox_cid);
     free(p->bundle);
+    free(p->scratch);
     free(p->netns_id);
     free(p);
 }
@@ -67,6 +68,17 @@ int pod_teardown(host *h, pod *p, gcs_err *err)
         storage_sandbox_dirs_teardown(p->root, &step);
         keep_err(err, &step, "unmount sandbox directories", sid);
         p->dirs_set_up = false;
+    }
+    if (p->root && p->delete_root) {
+        /* the sandbox mounts are off: now the bundle's bind onto its scratch
+         * (and anything else the agent still holds in the root), then the
+         * scratch (internal/guest/runtime/hcsv2/container.go Delete) */
+        uvmstate_unwind(h->mounts, p->root, NULL, &step);
+        keep_err(err, &step, "unmount what the sandbox root holds", sid);
+        if (!str_empty(p->scratch)) {
+            host_remove_tree(p->scratch, "sandbox scratch", &step);
+            keep_err(err, &step, "remove sandbox scratch", sid);
+        }
     }
     if (p->root) {
         bool vpod_root = !p->bundle || !streq(p->root, p->bundle);

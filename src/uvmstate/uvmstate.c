@@ -458,12 +458,15 @@ int uvmstate_unmount(uvmstate *t, const char *path, gcs_err *err)
     return 0;
 }
 
-int uvmstate_unwind(uvmstate *t, const char *under, const char *owner, gcs_err *err)
+static int unwind(uvmstate *t, const char *under, const char *owner, bool keep_under, gcs_err *err)
 {
     char **paths = NULL;
     size_t n = uvmstate_list(t, under, owner, &paths);
+    cleanup_free char *clean_under = under ? path_clean(under) : NULL;
     int first = 0;
     for (size_t i = 0; i < n; i++) {
+        if (keep_under && streq(paths[i], clean_under))
+            continue;
         gcs_err e = GCS_ERR_INIT;
         int r = uvmstate_unmount(t, paths[i], &e);
         if (r < 0 && first == 0) {
@@ -475,4 +478,14 @@ int uvmstate_unwind(uvmstate *t, const char *under, const char *owner, gcs_err *
     }
     uvmstate_list_free(paths);
     return first;
+}
+
+int uvmstate_unwind(uvmstate *t, const char *under, const char *owner, gcs_err *err)
+{
+    return unwind(t, under, owner, false, err);
+}
+
+int uvmstate_unwind_below(uvmstate *t, const char *dir, gcs_err *err)
+{
+    return unwind(t, dir, NULL, true, err);
 }

@@ -109,6 +109,8 @@ int uvmstate_unmount(uvmstate *t, const char *path, gcs_err *err);
 /* uvmstate_unmount for every entry uvmstate_list gives, going on after a
  * failure; the first error is kept. */
 int uvmstate_unwind(uvmstate *t, const char *under, const char *owner, gcs_err *err);
+/* The same for the entries strictly inside dir: an entry at dir stays. */
+int uvmstate_unwind_below(uvmstate *t, const char *dir, gcs_err *err);
 
 /* Latch the table inconsistent; the first cause is kept. */
 void uvmstate_set_inconsistent(uvmstate *t, const char *cause);
