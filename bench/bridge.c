@@ -3,7 +3,7 @@
  * Both peers dial the same unix socket the same way: first a raw echo (a
  * forked child that reads frames and writes each one straight back), then
  * the real gcs. The host side sends Start requests (a no-op that succeeds,
- * bridge-protocol.md 4.2) and measures:
+ * docs/protocol.md §4.2) and measures:
  *   latency:    N sequential round trips, median and p99
  *   throughput: M requests pipelined (writes and reads interleaved)
  * and prints the ratios gcs/echo. Nothing is asserted: machines are noisy.

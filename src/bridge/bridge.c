@@ -132,7 +132,7 @@ char *bridge_encode_response(uint32_t req_type, uint64_t id, const char *activit
     if (!errmsg || !*errmsg)
         errmsg = "";
 
-    /* bridge-protocol.md 2.3: never exceed 64 KiB; the message appears twice
+    /* docs/protocol.md §2.3: never exceed 64 KiB; the message appears twice
      * (ErrorMessage and the record), so cut it until the frame fits. */
     static const char marker[] = " [truncated]";
     size_t overhead;
@@ -357,7 +357,7 @@ static json_t *negotiate_body(const bridge *b)
     return o;
 }
 
-/* bridge-protocol.md 3 */
+/* docs/protocol.md §3 */
 static void handle_negotiate(bridge *b, conn *c, bridge_req *req)
 {
     msg_negotiate *m = req->msg;
@@ -378,7 +378,7 @@ static void dispatch(bridge *b, conn *c, const frame_hdr *h, char *payload, size
     cleanup_free char *owned = payload;
 
     /* UpdateContainer and LifecycleNotification have no body and no handler
-     * anywhere (bridge-protocol.md 4.12): refuse them before parsing. */
+     * anywhere (docs/protocol.md §4.12): refuse them before parsing. */
     bool never = rpc == RPC_UPDATE_CONTAINER || rpc == RPC_LIFECYCLE_NOTIFICATION;
     if (rpc == 0 || never || !b->cfg.v4 || (!c->negotiated && rpc != RPC_NEGOTIATE_PROTOCOL) ||
         (c->negotiated && rpc == RPC_NEGOTIATE_PROTOCOL)) {
@@ -404,7 +404,7 @@ static void dispatch(bridge *b, conn *c, const frame_hdr *h, char *payload, size
     b->pending = req;
     b->npending++;
 
-    /* DumpStacks never parses its payload (bridge-protocol.md 7.3). */
+    /* DumpStacks never parses its payload (docs/protocol.md §4.10). */
     if (rpc != RPC_DUMP_STACKS) {
         gcs_err err = GCS_ERR_INIT;
         if (jx_parse_object(owned, plen, &req->doc, &err) < 0 ||
@@ -509,7 +509,7 @@ static void conn_attach(bridge *b, int rfd, int wfd)
     b->c = c;
     c->rwatch = loop_watch_add(b->l, rfd, EPOLLIN, on_readable, b);
     log_info("bridge connected", KV_U("connection", c->serial), KV_U("queued_notifications", b->nqueued));
-    /* bridge-protocol.md 1.5: notifications queued while disconnected go out
+    /* docs/protocol.md §1.5: notifications queued while disconnected go out
      * first, possibly before the new connection negotiates. */
     flush_queued_notifications(b);
 }

@@ -6,7 +6,7 @@
  * decoded request and answer exactly once with bridge_respond() or
  * bridge_respond_error(), now or later (continuations); responses go out in
  * completion order, each frame written whole, on whatever connection is
- * current at that moment (bridge-protocol.md 1.5). */
+ * current at that moment (docs/protocol.md §1.5). */
 #pragma once
 
 #include "bridge/msg.h"
@@ -65,7 +65,7 @@ void bridge_set_on_gone(bridge *b, void (*fn)(void *ctx), void *ctx);
 void bridge_respond(bridge_req *req, json_t *extra);
 /* Answer with err's HRESULT and message (err is left untouched). Frees req. */
 void bridge_respond_error(bridge_req *req, const gcs_err *err);
-/* Finish a request without any response (UVM shutdown, 4.3). */
+/* Finish a request without any response (UVM shutdown, docs/protocol.md §4.3). */
 void bridge_drop(bridge_req *req);
 /* Convenience: error response with a formatted message. */
 void bridge_respond_hr(bridge_req *req, int32_t hr, const char *fmt, ...) PRINTF(3, 4);

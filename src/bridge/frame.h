@@ -2,7 +2,7 @@
  *
  * The reader is fed arbitrary chunks of the byte stream and yields whole
  * frames. A Size below 16 or above the cap is a protocol error: the caller
- * must drop the connection (bridge-protocol.md 2.3). */
+ * must drop the connection (docs/protocol.md §2.3). */
 #pragma once
 
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-/* msg.h — typed host requests (bridge-protocol.md 3, 4) and their decoders.
+/* msg.h — typed host requests (docs/protocol.md §3, §4) and their decoders.
  *
  * msg_decode() turns a parsed request envelope into the struct for its rpc.
  * Strings and objects point into the JSON document (or into documents the
@@ -25,7 +25,7 @@ typedef struct msg_schema_version {
     uint32_t minor;
 } msg_schema_version;
 
-/* VMHostedContainerSettingsV2 (4.1.1) */
+/* VMHostedContainerSettingsV2 (docs/protocol.md §4.1) */
 typedef struct msg_container_settings {
     msg_schema_version schema_version;
     const char *oci_bundle_path;
@@ -108,7 +108,7 @@ typedef struct msg_plain {
     msg_base base;
 } msg_plain;
 
-/* ---- ModifySettings resources (4.9) ---- */
+/* ---- ModifySettings resources (docs/protocol.md §4.9) ---- */
 
 enum msg_resource {
     RES_UNKNOWN = 0,

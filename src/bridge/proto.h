@@ -1,13 +1,13 @@
-/* proto.h — wire constants of the hcsshim bridge (bridge-protocol.md 2). */
+/* proto.h — wire constants of the hcsshim bridge (docs/protocol.md §2). */
 #pragma once
 
 #include <stdint.h>
 
 #define MSG_HDR_SIZE 16u
-/* Guest -> host frames may not exceed this, header included (2.3). */
+/* Guest -> host frames may not exceed this, header included (docs/protocol.md §2.3). */
 #define MSG_MAX_OUT 65536u
 /* Host -> guest: the host imposes no limit; we cap inbound frames here and
- * drop the connection above it (documented in the README). */
+ * drop the connection above it (docs/protocol.md §2.3). */
 #define MSG_MAX_IN_DEFAULT (32u * 1024 * 1024)
 
 #define MSG_TYPE_MASK 0xF0000000u

@@ -1,5 +1,6 @@
 /* cgroup-internal.h — what the cgroup back ends share; not for other modules
- * (unit tests include it to check the vtables, pod-model.md 6.F case 58). */
+ * (unit tests include it to check the vtables, as upstream's
+ * internal/guest/cgroup/cgroup_test.go checks its interface). */
 #pragma once
 
 #include "cgroup/cgroup.h"

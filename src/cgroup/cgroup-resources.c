@@ -7,7 +7,8 @@
 
 #define CPU_WEIGHT_MAX 10000u
 
-/* pod-model.md 4.5 cpu.shares row; clamped (7.3 item 13, cases 76-80). */
+/* docs/pod-model.md §4.5 cpu.shares row; clamped (docs/differences.md D-13;
+ * upstream internal/guest/cgroup/cgroup_test.go shares -> weight cases). */
 static uint64_t shares_to_weight(uint64_t shares)
 {
     if (shares < 2)
@@ -38,7 +39,7 @@ void cgroup_v2_resources_from_oci(const json_t *oci, struct cgroup_v2_resources 
             out->memory_low = -1;
     }
     if (has_swap) {
-        /* OCI swap is memory+swap; v2 swap.max counts swap alone (7.3 item 13). */
+        /* OCI swap is memory+swap; v2 swap.max counts swap alone (docs/differences.md D-13). */
         out->has_memory_swap_max = true;
         if (swap < 0)
             out->memory_swap_max = -1;
@@ -95,7 +96,7 @@ void cgroup_v2_resources_controllers(const struct cgroup_v2_resources *r, char b
         buf[n - 1] = '\0';
 }
 
-/* Cases 68-73. */
+/* As upstream internal/guest/cgroup/memory_event_test.go expects. */
 void cgroup_parse_memory_events(const char *text, struct cgroup_memory_events *out)
 {
     memset(out, 0, sizeof(*out));

@@ -1,5 +1,5 @@
 /* cgroup-stats.c — the v1 Metrics message as JSON, the pure v2 -> v1
- * conversion (pod-model.md 4.5 "Statistics conversion"), and reading v2
+ * conversion (docs/pod-model.md §4.8), and reading v2
  * statistics files. */
 #include "cgroup/cgroup-internal.h"
 
@@ -115,7 +115,7 @@ json_t *cgroup_metrics_to_json(const struct cgroup_metrics *m)
         json_object_set_new(root, "memory", mem);
     }
     /* uvm.go GetProperties: blkio and rdma are reset to keep the response
-     * small (bridge-protocol.md 4.8); network is dropped. */
+     * small (docs/protocol.md §4.8); network is dropped. */
     json_object_set_new(root, "blkio", json_object());
     json_object_set_new(root, "rdma", json_object());
     if (m->has_oom) {
@@ -148,7 +148,7 @@ void cgroup_v2_stats_to_v1(const struct cgroup_v2_stats *in, struct cgroup_metri
 {
     memset(out, 0, sizeof(*out));
     if (!in)
-        return; /* case 63/92: empty, never NULL */
+        return; /* empty, never NULL (upstream container_stats_test.go) */
     if (in->has_memory) {
         out->has_memory = true;
         uint64_t *st = out->memory.stat;
@@ -175,7 +175,7 @@ void cgroup_v2_stats_to_v1(const struct cgroup_v2_stats *in, struct cgroup_metri
     }
     if (in->has_memory_events) {
         out->has_oom = true;
-        out->oom.oom_kill = in->memory_events.oom_kill; /* case 64: oom_kill, not oom */
+        out->oom.oom_kill = in->memory_events.oom_kill; /* oom_kill, not oom (as upstream ConvertV2StatsToV1) */
     }
     if (in->has_cpu) {
         out->has_cpu = true;

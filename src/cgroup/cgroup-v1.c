@@ -1,5 +1,5 @@
-/* cgroup-v1.c — one directory per controller hierarchy (pod-model.md 4.5, v1
- * column). Resources are written as OCI gives them. */
+/* cgroup-v1.c — one directory per controller hierarchy (docs/pod-model.md
+ * §4.5, v1). Resources are written as OCI gives them. */
 #include "cgroup/cgroup-internal.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* cgroup-v2.c — the unified-hierarchy back end (pod-model.md 4.5, v2 column). */
+/* cgroup-v2.c — the unified-hierarchy back end (docs/pod-model.md §4.5, v2). */
 #include "cgroup/cgroup-internal.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* cgroup.c — version detection, the manager, dispatch to a back end, and the
- * agent's startup hierarchy (pod-model.md 4.1, 4.2). */
+ * agent's startup hierarchy (docs/pod-model.md §4.1, §4.2). */
 #include "cgroup/cgroup-internal.h"
 #include "storage/storage.h"
 
@@ -22,7 +22,7 @@ const char *cgroup_version_name(enum cgroup_version v)
     return v == CGROUP_V2 ? "v2" : "v1";
 }
 
-/* pod-model.md 4.1, with 7.3 item 12 fixed: hybrid (v1 hierarchies plus a
+/* docs/pod-model.md §4.1, with docs/differences.md D-12: hybrid (v1 hierarchies plus a
  * cgroup2 "unified" dir) is v1, because the v2 back end would otherwise work
  * on a root that is not a cgroup2 mount. */
 int cgroup_detect(const char *root, enum cgroup_version *ret, gcs_err *err)
@@ -208,7 +208,7 @@ int cgroup_kill_all(cgroup *cg, gcs_err *err)
 }
 
 /* crun on a hybrid layout needs the cgroup2 mount at <root>/unified hidden
- * (TESTING.md); it then creates the container's path as plain directories
+ * (crun 1.8 refuses hybrid mode otherwise); it then creates the container's path as plain directories
  * on the cgroup root's tmpfs under "unified" and leaves the parents behind.
  * They are invisible wherever unified is mounted, but they are ours: remove
  * them with the cgroup. Never touches a real cgroup mount. */
@@ -279,7 +279,7 @@ int cgroup_total_memory(uint64_t *ret, gcs_err *err)
     return 0;
 }
 
-/* pod-model.md 4.2 step 3 (cases 28-31, 54-57). */
+/* docs/pod-model.md §4.2 step 3 (upstream uvm_state_test.go, cmd/gcs/main_test.go). */
 int cgroup_pods_limit(uint64_t total, uint64_t reserve, int64_t *ret, gcs_err *err)
 {
     if (total <= reserve)
@@ -298,7 +298,7 @@ static json_t *memory_limit_resources(int64_t limit)
     return json_pack("{s:{s:I}}", "memory", "limit", (json_int_t)limit);
 }
 
-/* pod-model.md 4.2 steps 7-8 (case 32). */
+/* docs/pod-model.md §4.2 steps 7-8 (upstream uvm_state_test.go). */
 int cgroup_pods_limiter_apply(cgroup_pods_limiter *lim, uint64_t total, int64_t *ret_limit, bool *ret_updated,
                               gcs_err *err)
 {
@@ -336,7 +336,7 @@ int cgroup_setup_agent(cgroup_mgr *mgr, uint64_t reserve, pid_t self, cgroup **r
 {
     int r;
     if (mgr->version == CGROUP_V1) {
-        /* pod-model.md 4.2 step 1 */
+        /* docs/pod-model.md §4.2 step 1 */
         cleanup_free char *memdir = xasprintf("%s/memory", mgr->root);
         cleanup_free char *file = xasprintf("%s/memory.use_hierarchy", memdir);
         if (access(file, F_OK) < 0)

@@ -1,16 +1,17 @@
 /* cgroup.h — one cgroup manager interface, two back ends (v1 and v2).
  *
- * Contract (pod-model.md section 4):
+ * Contract (docs/pod-model.md §4):
  * - cgroup_detect() picks the version of a cgroup ROOT (normally
  *   CGROUP_DEFAULT_ROOT; tests pass a temporary fake tree). Only a unified
- *   cgroup2 root is v2; v1 plus /unified ("hybrid") is v1 (7.3 item 12).
+ *   cgroup2 root is v2; v1 plus /unified ("hybrid") is v1 (docs/differences.md D-12).
  * - A cgroup_mgr holds (root, version); a cgroup is a handle on one cgroupfs
  *   path such as "/pods/<sid>" relative to each hierarchy root. The mgr must
  *   outlive every cgroup made from it. Paths must be absolute and must not
  *   contain "." or ".." elements.
  * - Resources are the OCI `linux.resources` object (jansson, may be NULL).
  *   v1 writes them as they are into each controller hierarchy; v2 converts
- *   them first (cgroup_v2_resources_from_oci, with the 7.3 item 13 fixes).
+ *   them first (cgroup_v2_resources_from_oci, with the fixes of
+ *   docs/differences.md D-13).
  * - delete refuses while any process lives in the subtree ("contains running
  *   processes" on both back ends; upstream's v2 says "still contains running
  *   tasks"), removes directories depth-first, retries EBUSY (5 tries, 10 ms
@@ -88,7 +89,7 @@ int cgroup_kill_all(cgroup *cg, gcs_err *err);
  * (and must still be freed). Short nanosleep back-off on EBUSY only. */
 int cgroup_delete(cgroup *cg, gcs_err *err);
 
-/* LCOWMetrics object (bridge-protocol.md 4.8): containerd cgroup-v1 Metrics
+/* LCOWMetrics object (docs/protocol.md §4.8): containerd cgroup-v1 Metrics
  * JSON, snake_case keys, zero members omitted, blkio and rdma always {}.
  * v2 statistics are converted (cgroup_v2_stats_to_v1). */
 int cgroup_stats(cgroup *cg, json_t **ret_lcow_metrics, gcs_err *err);
@@ -96,10 +97,10 @@ int cgroup_stats(cgroup *cg, json_t **ret_lcow_metrics, gcs_err *err);
  * memory.oom_control oom_kill). Poll it; an increase is an OOM event. */
 int cgroup_oom_kill_count(cgroup *cg, uint64_t *ret, gcs_err *err);
 /* Current memory usage (v2 memory.current; v1 memory.usage_in_bytes), for a
- * polled threshold (pod-model.md 4.5: above threshold and above last). */
+ * polled threshold (docs/pod-model.md §4.2 step 6: above threshold and above last). */
 int cgroup_memory_usage(cgroup *cg, uint64_t *ret, gcs_err *err);
 
-/* ---- agent startup (pod-model.md 4.2) --------------------------------- */
+/* ---- agent startup (docs/pod-model.md §4.2) ---------------------------- */
 
 /* Total RAM: sysinfo totalram * mem_unit (0 counts as 1), overflow checked. */
 int cgroup_total_memory(uint64_t *ret, gcs_err *err);
@@ -107,7 +108,7 @@ int cgroup_total_memory(uint64_t *ret, gcs_err *err);
  * memory reserve ..." and "... exceeds maximum supported value ...". */
 int cgroup_pods_limit(uint64_t total, uint64_t reserve, int64_t *ret, gcs_err *err);
 
-/* The refresher state for the /pods memory limit (4.2 steps 7-8). */
+/* The refresher state for the /pods memory limit (docs/pod-model.md §4.2 steps 7-8). */
 typedef struct cgroup_pods_limiter {
     cgroup *pods;         /* borrowed */
     uint64_t reserve;
@@ -146,7 +147,7 @@ struct cgroup_v2_resources {
     uint64_t io_bfq_weight;
 };
 
-/* pod-model.md 4.5 table, with 7.3 item 13 fixed on purpose:
+/* docs/pod-model.md §4.5 table, with docs/differences.md D-13 on purpose:
  * - cpu.weight = 1 + ((max(S,2) - 2) * 9999) / 262142, clamped to [1,10000]
  *   (upstream gives > 10000 for S > 262144, which the kernel rejects);
  * - OCI memory.swap is memory+swap (v1 semantics) while memory.swap.max is
@@ -258,7 +259,8 @@ struct cgroup_v2_stats {
     size_t n_rdma_current, n_rdma_limit;
 };
 void cgroup_v2_stats_clear(struct cgroup_v2_stats *s);
-/* pod-model.md 4.5 "Statistics conversion". in NULL gives an empty result.
+/* docs/pod-model.md §4.8 (statistics conversion). in NULL gives an empty result.
  * out is overwritten (not cleared first). CPU ×1000 saturates at UINT64_MAX
- * instead of wrapping (upstream wraps; case 91 does not assert it). */
+ * instead of wrapping (upstream wraps; its container_stats_test.go does
+ * not assert it). */
 void cgroup_v2_stats_to_v1(const struct cgroup_v2_stats *in, struct cgroup_metrics *out);

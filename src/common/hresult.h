@@ -1,4 +1,4 @@
-/* hresult.h — the HRESULT values the host understands (bridge-protocol.md 6.2).
+/* hresult.h — the HRESULT values the host understands (docs/protocol.md §6.2).
  * Stored as int32_t; always written to the wire as signed decimal. */
 #pragma once
 #include <stdint.h>

@@ -157,7 +157,7 @@ static int pod_delete(ctl *x, json_t *doc)
         return rc;
     int worst = CTL_OK;
     json_t *wls = json_object_get(doc, "workloads");
-    /* workloads first: the pod goes when its sandbox does (pod-model.md) */
+    /* workloads first, then the sandbox (docs/pod-model.md §5.6) */
     for (size_t i = json_array_size(wls); i-- > 0;) {
         rc = teardown_one(x, listing, json_string_value(json_object_get(json_array_get(wls, i), "id")));
         if (rc != CTL_OK)

@@ -191,7 +191,7 @@ int cmd_vm_exec(ctl *x, int argc, char **argv)
         json_decref(a.env);
         return rc;
     }
-    /* 4.4 case A: CommandArgs, and the environment as a map */
+    /* docs/protocol.md §4.4 case A: CommandArgs, and the environment as a map */
     json_t *env = json_object();
     json_object_set_new(env, "PATH", json_string(&DEFAULT_PATH[5]));
     size_t i;
@@ -215,7 +215,7 @@ int cmd_vm_exec(ctl *x, int argc, char **argv)
         .stdin = a.in,
         .tty = a.tty,
         /* the reference answers neither ResizeConsole nor SignalProcess for
-         * VM processes (bridge-protocol.md 4.6, 4.7) */
+         * VM processes (docs/differences.md D-25) */
     };
     uint32_t pid, code = 0;
     rc = ctl_proc_run(x, &po, &pid, &code);

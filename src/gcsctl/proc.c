@@ -256,7 +256,7 @@ int ctl_proc_run(ctl *x, const ctl_proc_opts *o, uint32_t *ret_pid, uint32_t *re
         return rc;
     }
 
-    /* bridge-protocol.md 1.3: listen before ExecuteProcess, in the order
+    /* docs/protocol.md §1.3: listen before ExecuteProcess, in the order
      * stdin, stdout, stderr, one port per requested stream */
     int lfd[S_N] = {-1, -1, -1}, sock[S_N] = {-1, -1, -1};
     uint32_t port[S_N] = {0};
@@ -357,7 +357,7 @@ int ctl_start_init(ctl *x, const char *id, bool attach, bool stdin, bool tty, ui
     rc = ctl_request(x, MSG_REQUEST_CODE(RPC_START), hc_envelope(id), NULL, what);
     if (rc != CTL_OK)
         return rc;
-    /* 4.4 case B: no OciProcess, only the stdio flags */
+    /* docs/protocol.md §4.4 case B: no OciProcess, only the stdio flags */
     ctl_proc_opts o = {
         .container_id = id,
         .params = json_object(),

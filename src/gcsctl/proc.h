@@ -1,5 +1,5 @@
 /* proc.h — running a process through the agent with its stdio attached to
- * gcsctl's own (the host side of bridge-protocol.md 1.3), and the small
+ * gcsctl's own (the host side of docs/protocol.md §1.3), and the small
  * requests around processes that several commands share.
  *
  * Attached: the stdio ports are listened on before ExecuteProcess, accepted

@@ -1,10 +1,10 @@
-/* annotations.h — the OCI annotation keys the pod model reads (pod-model.md
- * 1.2) and their value parsers.
+/* annotations.h — the OCI annotation keys the pod model reads
+ * (docs/pod-model.md §1.2) and their value parsers.
  *
  * Booleans: most keys use Go's strconv.ParseBool set (1 t T TRUE true True,
  * 0 f F FALSE false False); anything else keeps the default. skip-pod-networking
- * is the exception: only a case-insensitive "true" turns it on (7.3 item 17,
- * kept for compatibility). Annotation lookups take the spec's "annotations"
+ * is the exception: only a case-insensitive "true" turns it on
+ * (docs/differences.md D-17, kept for compatibility). Annotation lookups take the spec's "annotations"
  * JSON object (NULL allowed); a missing key or a non-string value is absent. */
 #pragma once
 

@@ -28,7 +28,7 @@ int pod_validate_id(const char *kind_name, const char *id, gcs_err *err)
 
 int pod_validate_id_confidential(const char *kind_name, const char *id, gcs_err *err)
 {
-    /* pod-model.md 2.1 */
+    /* docs/pod-model.md §2.1 */
     if (streq(id, POD_UVM_CONTAINER_ID))
         return 0;
     size_t n = strlen(id);
@@ -47,7 +47,7 @@ int pod_validate_container_id(const char *id, bool confidential, gcs_err *err)
         return r;
     if ((r = pod_validate_id("container", id, err)) < 0)
         return r;
-    /* 7.3 item 10: the UVM ID addresses the VM itself, never a container */
+    /* docs/differences.md D-10: the UVM ID addresses the VM itself, never a container */
     if (streq(id, POD_UVM_CONTAINER_ID))
         return err_set(err, HR_E_INVALIDARG, "invalid container id: %s is reserved for the UVM", id);
     return 0;
@@ -86,7 +86,7 @@ int pod_classify(const char *id, const json_t *annotations, bool confidential, p
     int r;
     memset(ret, 0, sizeof(*ret));
 
-    /* 1.3 steps 1-2 */
+    /* docs/pod-model.md §1.3 steps 1-2 */
     const char *cri_type = pod_annotation(annotations, POD_ANN_CONTAINER_TYPE);
     bool is_cri = cri_type != NULL;
     const char *vpid = pod_annotation(annotations, POD_ANN_VIRTUAL_POD_ID);
@@ -114,11 +114,11 @@ int pod_classify(const char *id, const json_t *annotations, bool confidential, p
         is_cri = true;
     }
 
-    /* step 7 (checked before use) */
+    /* step 5 */
     if (is_cri && !streq(cri_type, POD_CRI_TYPE_SANDBOX) && !streq(cri_type, POD_CRI_TYPE_CONTAINER))
         return err_set(err, HR_E_INVALIDARG, "unsupported '%s': '%s'", POD_ANN_CONTAINER_TYPE, cri_type);
 
-    /* steps 5-6 */
+    /* step 6 */
     bool is_sandbox = is_cri && streq(cri_type, POD_CRI_TYPE_SANDBOX);
     const char *sid;
     if (is_vpod)
@@ -139,7 +139,7 @@ int pod_classify(const char *id, const json_t *annotations, bool confidential, p
         kind = is_vpod ? POD_KIND_VPOD_WORKLOAD : POD_KIND_WORKLOAD;
 
     if (kind == POD_KIND_WORKLOAD || kind == POD_KIND_VPOD_WORKLOAD) {
-        /* 5.3 workload steps 1-2 */
+        /* step 7 */
         if (confidential && (r = pod_validate_id_confidential("sandbox", sid, err)) < 0)
             return r;
         if (*sid == '\0')

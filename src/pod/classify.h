@@ -1,5 +1,5 @@
 /* classify.h — what kind of container a create request makes, and the ID
- * rules (pod-model.md 1.3, 1.4, 2.1, 4.4).
+ * rules (docs/pod-model.md §1.3, §1.4, §2.1, §4.4).
  *
  * Kinds: a sandbox (CRI pause container), a virtual-pod sandbox (vpid set and
  * either id == vpid, or container-type "sandbox"), a workload, a virtual-pod
@@ -11,7 +11,7 @@
  * ID rules, ours first (IDs become path elements and cgroup names, so they
  * are checked in every mode): 1..256 characters of [A-Za-z0-9_.-] starting
  * with a letter or digit. The UVM ID 00000000-0000-0000-0000-000000000000 is
- * refused as a container ID on create (7.3 item 10, a deliberate difference:
+ * refused as a container ID on create (docs/differences.md D-10:
  * test_create_rejects_uvm_container_id). In confidential mode IDs must also
  * match ^[0-9a-fA-F]{64}$ (or be the UVM ID), with upstream's error text.
  * A vpid must pass sandbox_vpid_validate (the strict single-element rule). */
@@ -57,13 +57,13 @@ const char *pod_kind_name(enum pod_kind kind);
 /* Our rule for every mode. kind_name goes into the message ("container",
  * "sandbox", "virtual pod"). */
 int pod_validate_id(const char *kind_name, const char *id, gcs_err *err);
-/* The confidential-mode rule (D9): 64 hex characters or the UVM ID. */
+/* The confidential-mode rule (docs/pod-model.md §2.1): 64 hex characters or the UVM ID. */
 int pod_validate_id_confidential(const char *kind_name, const char *id, gcs_err *err);
 /* The container ID of a create request: the confidential rule when
  * confidential, our rule, and never the UVM ID. */
 int pod_validate_container_id(const char *id, bool confidential, gcs_err *err);
 
-/* Cgroup paths (D21): /pods/<sid> for the pod; /pods/<sid>/<id> for sandbox
+/* Cgroup paths (docs/pod-model.md §1.4, §4.4): /pods/<sid> for the pod; /pods/<sid>/<id> for sandbox
  * and workload containers; /pods/<id> for a standalone. */
 char *pod_cgroup_path(const char *sandbox_id);
 char *pod_container_cgroup_path(const pod_class *c, const char *id);

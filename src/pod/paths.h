@@ -1,5 +1,5 @@
-/* paths.h — fixed guest path names of the pod model (pod-model.md 3.1, 3.2,
- * 4.4). Header only; every module that builds a guest path takes its names
+/* paths.h — fixed guest path names of the pod model (docs/pod-model.md §3.1,
+ * §3.2, §4.4). Header only; every module that builds a guest path takes its names
  * from here. */
 #pragma once
 
@@ -12,7 +12,7 @@
 #define POD_ROOTFS_DIR "rootfs"
 #define POD_SCRATCH_DIR "scratch"
 
-/* Names inside a sandbox root (3.2). */
+/* Names inside a sandbox root (docs/pod-model.md §3.2). */
 #define POD_SANDBOX_MOUNTS_DIR "sandboxMounts"
 #define POD_SANDBOX_TMPFS_MOUNTS_DIR "sandboxTmpfsMounts"
 #define POD_HUGEPAGES_DIR "hugepages"
@@ -21,7 +21,7 @@
 #define POD_HOSTS_FILE "hosts"
 #define POD_RESOLV_CONF_FILE "resolv.conf"
 
-/* Mount-source prefixes in workload specs (3.8). */
+/* Mount-source prefixes in workload specs (docs/pod-model.md §3.8). */
 #define POD_SANDBOX_MOUNT_PREFIX "sandbox://"
 #define POD_SANDBOX_TMPFS_MOUNT_PREFIX "sandbox-tmp://"
 #define POD_HUGEPAGES_MOUNT_PREFIX "hugepages://"
@@ -29,8 +29,8 @@
 /* Mount-destination prefix. */
 #define POD_BLOCKDEV_MOUNT_PREFIX "blockdev://"
 
-/* Cgroups (4.3, 4.4): /pods/<sid>, /pods/<sid>/<id>, /pods/<id>. */
+/* Cgroups (docs/pod-model.md §4.3, §4.4): /pods/<sid>, /pods/<sid>/<id>, /pods/<id>. */
 #define POD_CGROUP_PARENT "/pods"
 
-/* The container ID that addresses the UVM itself (2.1). */
+/* The container ID that addresses the UVM itself (docs/pod-model.md §2.1). */
 #define POD_UVM_CONTAINER_ID "00000000-0000-0000-0000-000000000000"

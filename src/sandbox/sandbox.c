@@ -37,7 +37,8 @@ int sandbox_vpid_validate(const char *vpid, gcs_err *err)
 {
     cleanup_free char *q = quote_go(vpid);
 
-    /* pod-model.md 2.3 / 7.3 item 9: one path element, neither "." nor "..".
+    /* docs/pod-model.md §2.3, docs/differences.md D-9: one path element,
+     * neither "." nor "..".
      * Keep the upstream wording for everything that could move the root. */
     if (strchr(vpid, '/') || streq(vpid, ".") || streq(vpid, ".."))
         return err_set(err, HR_E_INVALIDARG, "invalid virtual pod ID %s: path traversal attempt", q);
@@ -56,14 +57,14 @@ int sandbox_root_compute(const char *bundle, const char *vpid, char **ret_root, 
 {
     int r;
 
-    /* 2.3 step 1: no vpid -> the bundle path exactly as given, not cleaned */
+    /* docs/pod-model.md §2.3: no vpid -> the bundle path exactly as given, not cleaned */
     if (str_empty(vpid)) {
         *ret_root = xstrdup(bundle);
         return 0;
     }
     if ((r = sandbox_vpid_validate(vpid, err)) < 0)
         return r;
-    /* 2.3 step 4 */
+    /* docs/pod-model.md §2.3: dirname(bundle)/virtual-pods/<vpid> */
     cleanup_free char *parent = path_dir(bundle);
     cleanup_free char *sub = xasprintf("%s/%s", POD_VIRTUAL_PODS_DIR, vpid);
     *ret_root = path_join(parent, sub);
@@ -88,7 +89,7 @@ char *sandbox_root_resolve(const sandbox_roots *roots, const char *sid)
     const char *root = strmap_get(roots->map, sid);
     if (root)
         return xstrdup(root);
-    /* 3.3: upstream marks this "remove after shim v1 sunset" */
+    /* docs/pod-model.md §3.3: upstream marks this "remove after shim v1 sunset" */
     char *fallback = sandbox_legacy_root(sid);
     log_warn("sandbox root not registered, using legacy path", KV_S("sandboxID", sid), KV_S("fallback", fallback));
     return fallback;

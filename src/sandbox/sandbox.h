@@ -1,5 +1,5 @@
-/* sandbox.h — sandbox roots: where a pod's shared files live (pod-model.md
- * 2.3, 3.2, 3.3, 3.5).
+/* sandbox.h — sandbox roots: where a pod's shared files live
+ * (docs/pod-model.md §2.3, §3.2, §3.3, §3.5).
  *
  * A sandbox root is registered when a sandbox container is created, under the
  * sandbox's container ID, and resolved by workloads through their sandbox ID.
@@ -7,7 +7,7 @@
  * with one it is dirname(bundle)/virtual-pods/<vpid>. Resolving an unknown ID
  * falls back to the legacy /run/gcs/c/<id> (a warning is logged).
  *
- * Deliberate difference (7.3 item 9): a virtual-pod ID must be ONE clean path
+ * Deliberate difference (docs/differences.md D-9): a virtual-pod ID must be ONE clean path
  * element of [A-Za-z0-9_.-], 1..128 characters, not "." or "..". Upstream
  * only rejected absolute IDs and IDs containing "..", so "x/../y" and "./vp1"
  * were accepted (and "a..b" refused). Tests: test_d4_*_rejected_deliberate,
@@ -34,7 +34,7 @@ sandbox_roots *sandbox_roots_free(sandbox_roots *roots);
  * the rule. HR_E_INVALIDARG. */
 int sandbox_vpid_validate(const char *vpid, gcs_err *err);
 
-/* Compute a root without registering it (2.3): vpid NULL or "" -> bundle as
+/* Compute a root without registering it (docs/pod-model.md §2.3): vpid NULL or "" -> bundle as
  * given; else the vpid is validated and the root is
  * path_join(path_dir(bundle), "virtual-pods/<vpid>"). */
 int sandbox_root_compute(const char *bundle, const char *vpid, char **ret_root, gcs_err *err);
@@ -51,7 +51,7 @@ const char *sandbox_root_lookup(const sandbox_roots *roots, const char *key);
 bool sandbox_root_unregister(sandbox_roots *roots, const char *key);
 size_t sandbox_roots_count(const sandbox_roots *roots);
 
-/* Paths under a resolved root (3.2), each path_join(root, name). */
+/* Paths under a resolved root (docs/pod-model.md §3.2), each path_join(root, name). */
 char *sandbox_mounts_dir(const char *root);       /* <root>/sandboxMounts */
 char *sandbox_tmpfs_mounts_dir(const char *root); /* <root>/sandboxTmpfsMounts */
 char *sandbox_hugepages_dir(const char *root);    /* <root>/hugepages */
@@ -67,7 +67,7 @@ char *sandbox_legacy_tmpfs_mounts_dir(const char *sid);
 char *sandbox_legacy_hugepages_dir(const char *sid);
 char *sandbox_legacy_logs_dir(const char *sid);
 
-/* 3.5 (#2835): does the bundle directory need the <scratch>/bundle bind?
+/* docs/pod-model.md §3.5 (upstream #2835): does the bundle directory need the <scratch>/bundle bind?
  * True when scratch is non-empty and not within bundle_dir (separator-aware:
  * a sibling sharing the string prefix is outside). */
 bool sandbox_needs_bundle_bind(const char *bundle_dir, const char *scratch);

@@ -107,7 +107,7 @@ static int mkdir_all(const char *path, mode_t mode, gcs_err *err)
 
 int spec_mkdir_all_perm(const char *path, gcs_err *err)
 {
-    /* pod-model.md 3.7 workload step 2: really 0777, whatever the umask */
+    /* docs/pod-model.md §3.7 workload step 2: really 0777, whatever the umask */
     mode_t saved = umask(0);
     int r = mkdir_all(path, 0777, err);
     umask(saved);
@@ -128,7 +128,7 @@ static int map_one_sandbox_source(json_t *m, const char *src, const char *prefix
                                   gcs_err *err)
 {
     cleanup_free char *target = path_join(dir, src + strlen(prefix));
-    /* 7.3 item 8: separator-aware, unlike upstream's HasPrefix */
+    /* docs/differences.md D-8: separator-aware, unlike upstream's HasPrefix */
     if (!path_is_within(dir, target))
         return err_set(err, HR_E_INVALIDARG, "mount path %s for mount %s is not within sandbox's %s", target, src,
                        what);
@@ -463,7 +463,7 @@ int spec_tee_log_path(const char *root, const char *rel, char **ret, gcs_err *er
 {
     cleanup_free char *logs = sandbox_logs_dir(root);
     char *p = path_join(logs, rel);
-    /* 2.4: strictly below <root>/logs/ (the separator included) */
+    /* docs/pod-model.md §2.4: strictly below <root>/logs/ (the separator included) */
     if (!path_is_within(logs, p) || streq(p, logs)) {
         err_set(err, HR_E_INVALIDARG, "log path %s is not within sandbox's log dir", p);
         free(p);
@@ -493,7 +493,7 @@ int spec_tee_log_prepare(const char *root, const char *rel, char **ret, gcs_err 
 int spec_setup_sandbox(json_t *spec, const char *sid, const char *id, gcs_err *err)
 {
     int r;
-    /* pod-model.md 3.4 step 6 */
+    /* docs/pod-model.md §3.4 step 8, §3.7 "Sandbox" */
     if ((r = spec_resolve_username(spec, err)) < 0)
         return r;
     if ((r = spec_apply_core_rlimit_annotation(spec, err)) < 0)
@@ -508,7 +508,7 @@ int spec_setup_workload(json_t *spec, const char *sid, const char *id, const cha
                         void *userdata, gcs_err *err)
 {
     int r;
-    /* pod-model.md 3.7 workload, steps 1-12 */
+    /* docs/pod-model.md §3.7 workload, steps 1-12 */
     if ((r = spec_check_workload_hostname(spec, err)) < 0)
         return r;
     if ((r = spec_map_sandbox_mounts(spec, root, err)) < 0)
@@ -539,7 +539,7 @@ int spec_setup_standalone(json_t *spec, const char *id, const char *root, const 
                           const char *resolv_conf, gcs_err *err)
 {
     int r;
-    /* pod-model.md 3.7 standalone, steps 1-5 */
+    /* docs/pod-model.md §3.7 standalone, steps 1-4 */
     if ((r = mkdir_all(root, 0755, err)) < 0)
         return r;
     const char *hostname = json_string_value(json_object_get(spec, "hostname"));

@@ -1,4 +1,4 @@
-/* spec.h — OCI spec rewriting per container kind (pod-model.md 3.7, 3.8, 2.4)
+/* spec.h — OCI spec rewriting per container kind (docs/pod-model.md §3.7, §3.8, §2.4)
  * on a jansson document (the "OciSpecification" object, edited in place).
  *
  * Filesystem side effects are explicit and named: the mount-source mapping
@@ -9,7 +9,7 @@
  * hugepages target is reported to the caller's spec_hugetlb_fn.
  *
  * Containment uses path_is_within (separator-aware). Deliberate difference
- * (7.3 item 8): upstream used a plain string prefix, so
+ * (docs/differences.md D-8): upstream used a plain string prefix, so
  * "sandbox://../sandboxMountsX" was accepted; it is rejected here
  * (test_sandbox_dotdot_sandboxMountsX_rejected_7_3_item_8).
  *
@@ -38,13 +38,13 @@ bool spec_root_readonly(const json_t *spec);
 bool spec_mount_present(const json_t *spec, const char *destination);
 
 /* --- single steps --- */
-/* D19: `workload container must not change hostname: <h>`. */
+/* docs/pod-model.md §2.4: `workload container must not change hostname: <h>`. */
 int spec_check_workload_hostname(const json_t *spec, gcs_err *err);
-/* 3.8: sandbox:// -> <root>/sandboxMounts/<sub>, sandbox-tmp:// ->
+/* docs/pod-model.md §3.8: sandbox:// -> <root>/sandboxMounts/<sub>, sandbox-tmp:// ->
  * <root>/sandboxTmpfsMounts/<sub>; containment checked; missing sources
  * created 0777. */
 int spec_map_sandbox_mounts(json_t *spec, const char *root, gcs_err *err);
-/* 3.8: hugepages://<size>/<sub> -> <root>/hugepages/<size>/<sub>; a newly
+/* docs/pod-model.md §3.8: hugepages://<size>/<sub> -> <root>/hugepages/<size>/<sub>; a newly
  * created target is passed to mount_fn (which may be NULL only if no new
  * target is needed, else an error says what mount was needed). */
 int spec_map_hugepage_mounts(json_t *spec, const char *root, spec_hugetlb_fn mount_fn, void *userdata,
@@ -53,14 +53,14 @@ int spec_map_hugepage_mounts(json_t *spec, const char *root, spec_hugetlb_fn mou
 int spec_map_blockdev_mounts(json_t *spec, gcs_err *err);
 /* uvm://<path> -> <path>, which must exist. */
 int spec_map_uvm_mounts(json_t *spec, gcs_err *err);
-/* D20: bind mounts of <root>/hostname, hosts, resolv.conf onto /etc/... for
+/* docs/pod-model.md §3.7 workload step 6: bind mounts of <root>/hostname, hosts, resolv.conf onto /etc/... for
  * each destination not already mounted; options [bind] plus ro if
  * root.readonly. */
 void spec_add_networking_mounts(json_t *spec, const char *root);
-/* D23: the /dev/shm size annotation (KiB): replaces any /dev/shm mount with
+/* docs/pod-model.md §3.7 workload step 7: the /dev/shm size annotation (KiB): replaces any /dev/shm mount with
  * tmpfs "shm" nosuid,noexec,nodev,mode=1777,size=<N>k. No annotation: no-op. */
 int spec_apply_devshm_annotation(json_t *spec, gcs_err *err);
-/* D24: "<soft>;<hard>" -> process.rlimits += RLIMIT_CORE. Values above
+/* docs/pod-model.md §3.7 workload step 8: "<soft>;<hard>" -> process.rlimits += RLIMIT_CORE. Values above
  * INT64_MAX are refused (jansson integers are signed 64-bit). */
 int spec_set_core_rlimit(json_t *spec, const char *value, gcs_err *err);
 /* spec_set_core_rlimit from the rlimitcore annotation, if non-empty. */
@@ -76,7 +76,7 @@ void spec_clear_windows(json_t *spec);
 /* Append {destination, type bind, source <root>/logs, options [bind]}. */
 void spec_add_tee_log_dir_mount(json_t *spec, const char *destination, const char *root);
 
-/* D14: <root>/logs joined with rel and cleaned; must lie strictly below
+/* docs/pod-model.md §2.4: <root>/logs joined with rel and cleaned; must lie strictly below
  * <root>/logs/ else `log path <p> is not within sandbox's log dir`. */
 int spec_tee_log_path(const char *root, const char *rel, char **ret, gcs_err *err);
 /* spec_tee_log_path, then create its parent directory (0777, umask 0). */
@@ -85,12 +85,12 @@ int spec_tee_log_prepare(const char *root, const char *rel, char **ret, gcs_err 
 int spec_mkdir_all_perm(const char *path, gcs_err *err);
 
 /* --- per kind --- */
-/* 3.4 step 6: username, core rlimit, cgroupsPath /pods/<sid>/<id>, drop windows. */
+/* docs/pod-model.md §3.7 "Sandbox": username, core rlimit, cgroupsPath /pods/<sid>/<id>, drop windows. */
 int spec_setup_sandbox(json_t *spec, const char *sid, const char *id, gcs_err *err);
-/* 3.7 workload steps 1-12 (minus the parts listed as not done above). */
+/* docs/pod-model.md §3.7 workload steps 1-12 (minus the parts listed as not done above). */
 int spec_setup_workload(json_t *spec, const char *sid, const char *id, const char *root, spec_hugetlb_fn mount_fn,
                         void *userdata, gcs_err *err);
-/* 3.7 standalone: create root (0755), validate spec.hostname (default
+/* docs/pod-model.md §3.7 standalone: create root (0755), validate spec.hostname (default
  * uvm_hostname), write and bind-mount hostname/hosts/resolv.conf for each
  * /etc file not already mounted (resolv_conf: content computed by the caller
  * from the namespace, may be ""), cgroupsPath /pods/<id>, drop windows. */

@@ -1,4 +1,4 @@
-/* Dialing the stdio ports a process's ExecuteProcess named (bridge-protocol.md 1.3). */
+/* Dialing the stdio ports a process's ExecuteProcess named (docs/protocol.md §1.3). */
 #include "stdio/stdio.h"
 
 #include <errno.h>
@@ -23,7 +23,7 @@ int stdio_connect(const transport *t, const msg_vsock_stdio *ports, bool want_in
     const bool want[] = {want_in, want_out, want_err};
     const uint32_t port[] = {ports->std_in, ports->std_out, ports->std_err};
 
-    /* 1.3: the reference dials port 0 for a requested stream the host gave
+    /* docs/differences.md D-21: the reference dials port 0 for a requested stream the host gave
      * no port for; reject before any dial so nothing is half-connected. */
     for (size_t i = 0; i < 3; i++)
         if (want[i] && port[i] == 0)

@@ -1,4 +1,4 @@
-/* The pipe and pty relays (bridge-protocol.md 1.3): one copy stream per
+/* The pipe and pty relays (docs/protocol.md §1.3): one copy stream per
  * direction, driven by level-triggered watches that are only registered
  * while the stream can make progress, so a full socket stops the reads from
  * the process (the pipe or pty then fills and the process blocks). */
@@ -163,7 +163,7 @@ static void finish_output(stream *s)
 
 static void start_handshake(stream *s)
 {
-    /* 1.3: shut down our write side, then wait until the host has closed its end. */
+    /* docs/protocol.md §1.3: shut down our write side, then wait until the host has closed its end. */
     if (shutdown(s->dst, SHUT_WR) < 0) {
         log_warn("stdio relay: shutdown failed", KV_S("stream", names[s->which]), KV_I("errno", errno));
         finish_output(s);
@@ -203,7 +203,7 @@ static void copy_complete(stream *s)
     relay *r = s->r;
     s->copied = true;
     if (s->which == RELAY_STDIN) {
-        /* 1.3: the host half-closed stdin: close the process's stdin. The
+        /* docs/protocol.md §1.3: the host half-closed stdin: close the process's stdin. The
          * socket stays until the process exits (relay_process_exited). */
         close_dst(s);
         return;
@@ -453,7 +453,7 @@ static void stdin_release(relay *r)
     stream *s = &r->s[RELAY_STDIN];
     close_dst(s);
     if (s->src >= 0) {
-        /* 1.3: the process exited: shut down the read side of the stdin socket. */
+        /* docs/protocol.md §1.3: the process exited: shut down the read side of the stdin socket. */
         shutdown(s->src, SHUT_RD);
         close_src(s);
     }

@@ -1,4 +1,4 @@
-/* stdio.h — a process's stdio streams to the host (bridge-protocol.md 1.3).
+/* stdio.h — a process's stdio streams to the host (docs/protocol.md §1.3).
  *
  * stdio_connect dials the ports the host named in ExecuteProcess (stdin,
  * stdout, stderr, in that order, before the response is sent). A relay then
@@ -17,7 +17,7 @@
  * to nowhere until EOF so the process never blocks). done_cb runs (from a
  * 0 ms loop timer, never from inside a relay call) when stdout and stderr
  * are finished; the owner combines that with the process exit before
- * answering WaitForProcess (4.5). stdin: when the host half-closes, the
+ * answering WaitForProcess (docs/protocol.md §4.5). stdin: when the host half-closes, the
  * process's stdin is closed; relay_process_exited shuts down the read side of
  * the stdin socket and closes it.
  *
@@ -75,7 +75,7 @@ int relay_start(loop *l, relay *r, stdio_conns *conns, relay_done_cb done_cb, vo
  * and the process's stdin. Output keeps draining until EOF. */
 void relay_process_exited(relay *r);
 
-/* TIOCSWINSZ on the pty master (4.7); an error when the relay has no pty. */
+/* TIOCSWINSZ on the pty master (docs/protocol.md §4.7); an error when the relay has no pty. */
 int relay_resize(relay *r, uint16_t rows, uint16_t cols, gcs_err *err);
 
 bool relay_done(const relay *r);

@@ -51,7 +51,7 @@ void transport_done(transport *t);
 
 /* Connect to port; blocking, returns a connected fd (close-on-exec) or
  * a negative errno with err set. vsock: a connect that times out is retried
- * up to 10 times, 100 ms apart (bridge-protocol.md 1.1). serial: the bridge
+ * up to 10 times, 100 ms apart (docs/protocol.md §1.1). serial: the bridge
  * port opens the virtio-serial device, other ports connect over TCP. */
 int transport_dial(const transport *t, uint32_t port, gcs_err *err);
 

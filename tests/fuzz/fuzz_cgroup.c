@@ -1,9 +1,10 @@
 /* libFuzzer: the pure cgroup converters (cgroup/cgroup.h). First byte even:
  * the rest is an OCI LinuxResources JSON for cgroup_v2_resources_from_oci;
  * odd: memory.events text for cgroup_parse_memory_events.
- * Asserts: cpu_weight in [1,10000] and equal to the 4.5 formula computed
+ * Asserts: cpu_weight in [1,10000] and equal to the docs/pod-model.md §4.5
+ * formula computed
  * without overflow; pids_max > 0; memory values >= -1 (-1 = max) and
- * swap.max follows the 7.3 item 13 rule; cpu.max is "max P" or "Q P" with
+ * swap.max follows the docs/differences.md D-13 rule; cpu.max is "max P" or "Q P" with
  * Q, P > 0; the controller list matches the has_* flags. memory.events:
  * every key found has the value of the last well-formed "key value" line
  * (checked against an independent tokenizer), and no key is invented. */

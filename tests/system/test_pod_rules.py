@@ -1,5 +1,5 @@
 """Pod-model rules, errors and the upstream bugs fixed on purpose
-(pod-model.md 6.L, 7.3), against the real agent and runc."""
+(docs/pod-model.md, docs/differences.md), against the real agent and runc."""
 import json
 import os
 import stat
@@ -49,7 +49,7 @@ def sandbox(env, rootfs, sid=None, **kw):
     return sid
 
 
-# ---- classification and IDs (D10-D13, D19, D22, D25, 7.3 items 9-10) ----
+# ---- classification and IDs (docs/pod-model.md §1.3, §2; docs/differences.md D-3, D-6, D-9, D-10) ----
 
 def test_d10_workload_without_sandbox_id(pods_runc, rootfs):
     w = podlib.new_id()
@@ -177,7 +177,7 @@ def test_duplicate_container_id(pods_runc, rootfs):
 
 
 def test_vpod_sandbox_override_ignores_container_type(pods_runc, rootfs):
-    """id == virtual pod id makes it the sandbox whatever the annotation says (1.3 step 4)."""
+    """id == virtual pod id makes it the sandbox whatever the annotation says (docs/pod-model.md §1.3 step 4)."""
     v = podlib.new_id("9a")
     s = podlib.workload_spec(rootfs, "whatever", vpid=v)
     ok(podlib.create(pods_runc.conn, v, s, pods_runc.bundle(v)))
@@ -188,7 +188,7 @@ def test_vpod_sandbox_override_ignores_container_type(pods_runc, rootfs):
     nothing_left(pods_runc, v)
 
 
-# ---- host paths are validated before any side effect (7.3 item 2) ----
+# ---- host paths are validated before any side effect (docs/differences.md D-2) ----
 
 @pytest.mark.parametrize("bundle,scratch,hr", [
     ("/tmp/gcs-outside-allowed", "", E_INVALIDARG),
@@ -269,7 +269,7 @@ def test_delete_unknown_and_podcgroupmemorylimit(pods_runc):
     err(podlib.delete(c, podlib.new_id()), SYSTEM_NOT_FOUND)
     req = {"Request": {"ResourceType": "PodCgroupMemoryLimit", "RequestType": "Update"}}
     ok(c.call("ModifySettings", req, container_id=NULL_ID))
-    for rt in ["Add", "Remove", "PreAdd"]:  # cases 33-35
+    for rt in ["Add", "Remove", "PreAdd"]:  # as upstream uvm_state_test.go
         req = {"Request": {"ResourceType": "PodCgroupMemoryLimit", "RequestType": rt}}
         err(c.call("ModifySettings", req, container_id=NULL_ID), E_FAIL, "RequestType")
 

@@ -1,6 +1,6 @@
 """Processes through the real agent and runtime: the hcsshim pod sequence
-(bridge-protocol.md 8.3), stdio, TTYs, signals, waits, notifications,
-properties (4.3-4.8, 5). Against a local agent and, with
+(docs/protocol.md §8), stdio, TTYs, signals, waits, notifications,
+properties (docs/protocol.md §4.3-§4.8, §5). Against a local agent and, with
 GCS_TEST_TARGET=uvm, against gcs in a utility VM (stdio over TCP there)."""
 import hashlib
 import json
@@ -180,7 +180,7 @@ def test_waits_on_unknown_and_errors(pods_runc, rootfs):
                                                  "VsockStdioRelaySettings": {}}}, container_id=sid)
     assert msg["Result"] == E_INVALIDARG, msg
     assert c.call("GetProperties", {"Query": "{}"}, container_id=NULL_ID)["Result"] == E_FAIL
-    # running containers cannot be deleted (7.3 item 14), and stay intact
+    # running containers cannot be deleted (docs/differences.md D-14), and stay intact
     st, pid = start(env, sid)
     assert podlib.delete(c, sid)["Result"] == INVALID_STATE
     assert env.exists(f"/run/gcs/c/{sid}/config.json")

@@ -1,5 +1,7 @@
 /* Pure cgroup helpers and the v2 back end on a fake tree:
- * pod-model.md 6.D 28-32, 6.E 54-57, 6.F 58-60/63-65/68-80, 6.G 81-92. */
+ * the cases of upstream's internal/guest/runtime/hcsv2/uvm_state_test.go
+ * (pods limit), cmd/gcs/main_test.go, internal/guest/cgroup/cgroup_test.go,
+ * memory_event_test.go and hcsv2/container_stats_test.go (docs/pod-model.md §6). */
 #include "cgroup/cgroup-internal.h"
 
 #include <setjmp.h>
@@ -11,7 +13,7 @@
 #include <ftw.h>
 #include <sys/stat.h>
 
-/* ---- cases 28-31 and 54-57: pods limit ---- */
+/* ---- pods limit (upstream uvm_state_test.go, cmd/gcs/main_test.go) ---- */
 
 static const struct {
     int id;
@@ -104,7 +106,7 @@ static void put(const char *root, const char *rel, const char *text)
     assert_int_equal(write_file(p, text, strlen(text), 0644), 0);
 }
 
-/* ---- case 32: refresher writes only when the value changed ---- */
+/* ---- refresher writes only when the value changed (upstream uvm_state_test.go) ---- */
 
 static void test_pods_limiter(void **state UNUSED)
 {
@@ -133,7 +135,7 @@ static void test_pods_limiter(void **state UNUSED)
     rm_tree(root);
 }
 
-/* ---- case 58: both vtables fully populated ---- */
+/* ---- both vtables fully populated (upstream cgroup_test.go) ---- */
 
 static void test_vtables_complete(void **state UNUSED)
 {
@@ -149,7 +151,8 @@ static void test_vtables_complete(void **state UNUSED)
     }
 }
 
-/* ---- cases 60, 81: detection is deterministic; hybrid is v1 ---- */
+/* ---- detection is deterministic (upstream cgroup_test.go,
+ * container_stats_test.go); hybrid is v1 (docs/differences.md D-12) ---- */
 
 static void test_detect(void **state UNUSED)
 {
@@ -158,7 +161,7 @@ static void test_detect(void **state UNUSED)
     assert_int_equal(cgroup_detect(CGROUP_DEFAULT_ROOT, &a, &err), 0);
     assert_int_equal(cgroup_detect(CGROUP_DEFAULT_ROOT, &b, &err), 0);
     assert_int_equal(a, b);
-    /* this machine is hybrid (v1 controllers + /unified): v1, 7.3 item 12 */
+    /* this machine is hybrid (v1 controllers + /unified): v1, docs/differences.md D-12 */
     assert_int_equal(a, CGROUP_V1);
 
     char *root = fake_root();
@@ -183,7 +186,7 @@ static void test_detect(void **state UNUSED)
     rm_tree(v1);
 }
 
-/* ---- cases 59, 65, 75-80: OCI -> v2 resources ---- */
+/* ---- OCI -> v2 resources (upstream cgroup_test.go) ---- */
 
 static void conv(const char *json, struct cgroup_v2_resources *out)
 {
@@ -197,11 +200,11 @@ static void conv(const char *json, struct cgroup_v2_resources *out)
 static void test_resources_basic(void **state UNUSED)
 {
     struct cgroup_v2_resources r;
-    conv(NULL, &r); /* case 75: null -> empty */
+    conv(NULL, &r); /* null -> empty */
     assert_false(r.has_memory_max || r.has_cpu_weight || r.has_pids_max || r.has_cpu_max);
     conv("{}", &r);
     assert_false(r.has_memory_max || r.has_memory_low || r.has_io_bfq_weight);
-    conv("{\"memory\":{\"limit\":1073741824}}", &r); /* case 59 */
+    conv("{\"memory\":{\"limit\":1073741824}}", &r); /* 1 GiB -> memory.max */
     assert_true(r.has_memory_max);
     assert_int_equal(r.memory_max, 1073741824);
     conv("{\"memory\":{\"limit\":9223372036854775807},\"pids\":{\"limit\":9223372036854775807}}", &r); /* 65 */
@@ -236,7 +239,7 @@ static void test_resources_basic(void **state UNUSED)
     assert_false(r.has_memory_max || r.has_cpu_weight);
 }
 
-/* OCI swap = memory + swap; v2 swap.max = swap alone (7.3 item 13). */
+/* OCI swap = memory + swap; v2 swap.max = swap alone (docs/differences.md D-13). */
 static void test_resources_swap(void **state UNUSED)
 {
     static const struct {
@@ -262,7 +265,7 @@ static void test_resources_cpu_weight(void **state UNUSED)
         uint64_t shares, weight; /* weight 0 = unset */
     } t[] = {
         {76, 2, 1}, {77, 1024, 39}, {78, 262144, 10000}, {79, 1, 1}, {80, 0, 0},
-        {0, 262145, 10000}, {0, 1000000, 10000}, /* clamp fix (7.3 item 13) */
+        {0, 262145, 10000}, {0, 1000000, 10000}, /* clamp fix (docs/differences.md D-13) */
     };
     for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
         cleanup_free char *j = xasprintf("{\"cpu\":{\"shares\":%llu}}", (unsigned long long)t[i].shares);
@@ -274,7 +277,7 @@ static void test_resources_cpu_weight(void **state UNUSED)
     }
 }
 
-/* ---- cases 68-73: memory.events ---- */
+/* ---- memory.events (upstream memory_event_test.go) ---- */
 
 static void test_memory_events(void **state UNUSED)
 {
@@ -302,7 +305,7 @@ static void test_memory_events(void **state UNUSED)
     assert_false(e.has_oom);
 }
 
-/* ---- cases 63, 64, 82-92: v2 -> v1 statistics ---- */
+/* ---- v2 -> v1 statistics (upstream cgroup_test.go, container_stats_test.go) ---- */
 
 static void test_stats_null_and_empty(void **state UNUSED)
 {
@@ -647,7 +650,7 @@ static void test_v2_fake_stats(void **state UNUSED)
     rm_tree(root);
 }
 
-/* cgroup_setup_agent / teardown on a fake v2 tree (4.2 steps 3-5). */
+/* cgroup_setup_agent / teardown on a fake v2 tree (docs/pod-model.md §4.2 steps 3-5). */
 static void test_v2_fake_setup_agent(void **state UNUSED)
 {
     char *root = fake_root();

@@ -1,6 +1,7 @@
 /* cgroup back ends against this machine's real hierarchies: v1 controllers
  * under /sys/fs/cgroup and the cgroup2 mount at /sys/fs/cgroup/unified.
- * Also the "no crash" cases 61, 62, 66, 67, 74 of pod-model.md 6.F.
+ * Also the "no crash" cases of upstream's internal/guest/cgroup/cgroup_test.go
+ * and memory_event_test.go.
  * Every test removes /sys/fs/cgroup/<ctrl>/gcs-unit-<pid> in its teardown. */
 #include "cgroup/cgroup-internal.h"
 

@@ -1,5 +1,5 @@
-/* Unit tests for src/pod/classify.c and annotations.c: pod-model.md 1.3/1.4,
- * D9, D10, D12, D21, 7.3 items 10 and 17. */
+/* Unit tests for src/pod/classify.c and annotations.c: docs/pod-model.md
+ * §1.2-§1.4 and §2.1, docs/differences.md D-10 and D-17. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,7 +50,7 @@ static void classify_fails(const char *id, json_t *a, bool confidential, const c
     json_decref(a);
 }
 
-/* 1.4 table + D21 */
+/* docs/pod-model.md §1.4 table, cgroup path per kind (§4.4) */
 static void test_kinds_and_cgroups(void **state)
 {
     (void)state;
@@ -76,7 +76,7 @@ static void test_kinds_and_cgroups(void **state)
     free(p);
 }
 
-/* D10 */
+/* docs/pod-model.md §1.3 step 7 */
 static void test_d10_workload_without_sandbox_id(void **state)
 {
     (void)state;
@@ -84,7 +84,7 @@ static void test_d10_workload_without_sandbox_id(void **state)
     classify_fails("W", ann("container", "", NULL), false, "unsupported 'io.kubernetes.cri.sandbox-id': ''");
 }
 
-/* D12 */
+/* docs/pod-model.md §1.3 step 5 */
 static void test_d12_unsupported_container_type(void **state)
 {
     (void)state;
@@ -92,7 +92,7 @@ static void test_d12_unsupported_container_type(void **state)
     classify_fails("C", ann("", NULL, NULL), false, "unsupported 'io.kubernetes.cri.container-type': ''");
 }
 
-/* D9 */
+/* docs/pod-model.md §2.1, the confidential rule */
 static void test_d9_confidential_id_rule(void **state)
 {
     (void)state;
@@ -132,7 +132,7 @@ static void test_d9_confidential_id_rule(void **state)
     json_decref(a);
 }
 
-/* 7.3 item 10 (deliberate difference): upstream let the UVM ID through. */
+/* docs/differences.md D-10: upstream let the UVM ID through. */
 static void test_create_rejects_uvm_container_id(void **state)
 {
     (void)state;
@@ -210,7 +210,7 @@ static void test_bool_parsing(void **state)
     assert_false(pod_annotation_bool(a, POD_ANN_HOST_NETWORK, false));
     assert_null(pod_annotation(NULL, POD_ANN_PRIVILEGED));
 
-    /* 7.3 item 17: skip-networking is case-insensitive "true" only */
+    /* docs/differences.md D-17: skip-networking is case-insensitive "true" only */
     assert_false(pod_annotation_skip_networking(a));
     json_object_set_new(a, POD_ANN_SKIP_POD_NETWORKING, json_string("TrUe"));
     assert_true(pod_annotation_skip_networking(a));

@@ -39,7 +39,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.cgroup_root, "/sys/fs/cgroup");
 }
 
-/* the exact tail hcsshim puts on the kernel command line (bridge-protocol.md 1.1) */
+/* the exact tail hcsshim puts on the kernel command line (upstream internal/uvm/create_lcow.go) */
 static void test_hcsshim_command_line(void **state)
 {
     (void)state;

@@ -10,7 +10,7 @@
 
 #include <errno.h>
 
-/* bridge-protocol.md 8.1: NegotiateProtocol request header, ID 0, size 125 */
+/* docs/protocol.md §8: NegotiateProtocol request header, ID 0, size 125 */
 static void test_header_bytes_8_1(void **state)
 {
     (void)state;
@@ -21,7 +21,7 @@ static void test_header_bytes_8_1(void **state)
     assert_memory_equal(out, want, 16);
 }
 
-/* 8.3: WaitForProcess request, ID 7, size 0xc0 */
+/* docs/protocol.md §8: WaitForProcess request, ID 7, size 0xc0 */
 static void test_header_bytes_8_3(void **state)
 {
     (void)state;
@@ -47,7 +47,7 @@ static void test_header_roundtrip_high_id(void **state)
     assert_true(g.id == h.id);
 }
 
-/* 2.5: the whole message table and the response swap rule */
+/* docs/protocol.md §2.5: the whole message table and the response swap rule */
 static void test_type_table(void **state)
 {
     (void)state;

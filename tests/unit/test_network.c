@@ -1,4 +1,6 @@
-/* Unit tests for src/network: pod-model.md 6.I (96-107) and 6.J (108-117). */
+/* Unit tests for src/network: the cases of upstream's
+ * internal/guest/runtime/hcsv2/network_test.go and
+ * internal/guest/network/network_test.go (docs/pod-model.md §6). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,7 +196,7 @@ static void test_registry_get_create_remove(void **state)
     assert_ptr_equal(nsreg_get_or_create(reg, "abc-def"), a); /* 99 */
     assert_int_equal(nsreg_count(reg), 1);
 
-    /* even "" is a namespace (standalone get-or-create, 3.7) */
+    /* even "" is a namespace (upstream's standalone get-or-create) */
     assert_non_null(nsreg_get_or_create(reg, ""));
     assert_int_equal(nsreg_count(reg), 2);
 

@@ -1,5 +1,5 @@
 /* Unit tests for src/common/path.c: Go filepath.Clean/Dir/Join tables and the
- * separator-aware containment rule (pod-model.md 7.3 item 8). */
+ * separator-aware containment rule (docs/differences.md D-8). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,7 +92,7 @@ static const struct pair dir_cases[] = {
     {"a/b/c.", "a/b"},
     {"a/b/c.x", "a/b"},
     {"/run/gcs/c/abc", "/run/gcs/c"},
-    {"/run/gcs/c/abc/", "/run/gcs/c/abc"}, /* D7: trailing slash moves the parent one level deeper */
+    {"/run/gcs/c/abc/", "/run/gcs/c/abc"}, /* docs/pod-model.md §2.3: a trailing slash moves the parent */
 };
 
 static void test_dir_table(void **state)
@@ -144,7 +144,7 @@ static void test_is_within(void **state)
     assert_true(path_is_within("/a//b", "/a/b/c"));
     assert_true(path_is_within("/", "/anything"));
     assert_true(path_is_within("/", "/"));
-    /* a sibling sharing the string prefix is NOT inside (7.3 item 8) */
+    /* a sibling sharing the string prefix is NOT inside (docs/differences.md D-8) */
     assert_false(path_is_within("/a/b", "/a/bc"));
     assert_false(path_is_within("/r/sandboxMounts", "/r/sandboxMountsX"));
     assert_false(path_is_within("/a/b", "/a/b/../c"));

@@ -1,5 +1,5 @@
 /* Response encoding: signed Result, ActivityId echo, error records, the
- * 65536-byte cap on everything the guest sends (bridge-protocol.md 2.3, 4.0). */
+ * 65536-byte cap on everything the guest sends (docs/protocol.md §2.3, §4.0). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,7 +43,7 @@ static void test_error_signed_and_records(void **state)
     size_t len;
     char *f = bridge_encode_response(0x10100601, 5, "00000000-0000-0000-0000-000000000000",
                                      HR_VMCOMPUTE_SYSTEM_NOT_FOUND, "HRESULT: 0xc037010e", NULL, &len);
-    /* bridge-protocol.md 8.5, byte for byte */
+    /* the reference's answer for an unknown container (docs/protocol.md §4.0), byte for byte */
     const char *want = "{\"Result\":-1070137074,\"ActivityId\":\"00000000-0000-0000-0000-000000000000\","
                        "\"ErrorMessage\":\"HRESULT: 0xc037010e\",\"ErrorRecords\":[{\"Result\":-1070137074,"
                        "\"Message\":\"HRESULT: 0xc037010e\",\"ModuleName\":\"gcs\",\"FileName\":\"\",\"Line\":4294967295}]}";

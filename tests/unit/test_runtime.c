@@ -252,15 +252,15 @@ static void test_paths(void **state)
     static const struct {
         const char *bundle, *want;
     } cases[] = {
-        {"/run/gcs/c/sandbox-1", "/run/gcs/c/sandbox-1/runc.log"}, /* pod-model.md 6.H case 93 */
-        {"/run/gcs/c/sb/ctr", "/run/gcs/c/sb/ctr/runc.log"},       /* case 95 */
+        {"/run/gcs/c/sandbox-1", "/run/gcs/c/sandbox-1/runc.log"}, /* upstream runc_test.go */
+        {"/run/gcs/c/sb/ctr", "/run/gcs/c/sb/ctr/runc.log"},       /* upstream runc_test.go */
         {"/run/gcs/c/sb/ctr/", "/run/gcs/c/sb/ctr/runc.log"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         cleanup_free char *p = runtime_log_path(cases[i].bundle);
         assert_string_equal(p, cases[i].want);
     }
-    cleanup_free char *d = runtime_state_dir("test-id"); /* case 94 */
+    cleanup_free char *d = runtime_state_dir("test-id"); /* upstream runc_test.go */
     assert_string_equal(d, "/var/run/gcsrunc/test-id");
     cleanup_free char *pd = runtime_process_dir("test-id", 42);
     assert_string_equal(pd, "/var/run/gcsrunc/test-id/42");

@@ -1,5 +1,7 @@
-/* Unit tests for src/sandbox: pod-model.md 6.A (cases 1-14), 6.B (15-20) and
- * the derived cases D1-D8 under the strict virtual-pod ID rule. */
+/* Unit tests for src/sandbox: the cases of upstream's
+ * internal/guest/runtime/hcsv2/sandbox_root_test.go and bundle_bind_test.go,
+ * and the derived virtual-pod ID cases of docs/pod-model.md §2.3 under the
+ * strict rule (docs/differences.md D-9). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,7 +214,7 @@ static void test_v2_shim_path_layout(void **state)
     free(root);
 }
 
-/* 6.B, 15-20 */
+/* upstream bundle_bind_test.go (docs/pod-model.md §3.5) */
 static void test_needs_bundle_bind(void **state)
 {
     (void)state;
@@ -239,32 +241,32 @@ static void assert_register_fails(sandbox_roots *roots, const char *vpid, const 
     assert_null(sandbox_root_lookup(roots, "sb")); /* nothing registered */
 }
 
-/* D1 */
+/* docs/pod-model.md §2.3: "../x" */
 static void test_d1_dotdot_x_rejected(void **state)
 {
     assert_register_fails(*state, "../x", "invalid virtual pod ID \"../x\": path traversal attempt");
 }
 
-/* D2 */
+/* docs/pod-model.md §2.3: "/abs" */
 static void test_d2_absolute_rejected(void **state)
 {
     assert_register_fails(*state, "/abs", "invalid virtual pod ID \"/abs\": path traversal attempt");
 }
 
-/* D3 */
+/* docs/pod-model.md §2.3: "a/../../b" */
 static void test_d3_a_dotdot_dotdot_b_rejected(void **state)
 {
     assert_register_fails(*state, "a/../../b", "path traversal attempt");
 }
 
-/* D4: upstream accepted "x/../y" (clean = "y"); the strict rule wants one
- * clean element, so it is refused (7.3 item 9). */
+/* docs/differences.md D-9: upstream accepted "x/../y" (clean = "y"); the
+ * strict rule wants one clean element, so it is refused. */
 static void test_d4_x_dotdot_y_rejected_deliberate(void **state)
 {
     assert_register_fails(*state, "x/../y", "path traversal attempt");
 }
 
-/* D5: upstream refused "a..b" by its substring rule (a false positive); it is
+/* docs/differences.md D-9: upstream refused "a..b" by its substring rule (a false positive); it is
  * a single valid element, so the strict rule accepts it. */
 static void test_d5_a_dotdot_b_accepted_deliberate(void **state)
 {
@@ -273,13 +275,13 @@ static void test_d5_a_dotdot_b_accepted_deliberate(void **state)
     free(r);
 }
 
-/* D6: upstream accepted "./vp1" (clean = "vp1"); not a single clean element. */
+/* docs/differences.md D-9: upstream accepted "./vp1" (clean = "vp1"); not a single clean element. */
 static void test_d6_dot_slash_vp1_rejected_deliberate(void **state)
 {
     assert_register_fails(*state, "./vp1", "path traversal attempt");
 }
 
-/* D7 */
+/* docs/pod-model.md §2.3: a trailing slash on the bundle, with a vpid */
 static void test_d7_trailing_slash_with_vpid(void **state)
 {
     char *r = reg(*state, "abc", "/run/gcs/c/abc/", "vp1");
@@ -287,7 +289,7 @@ static void test_d7_trailing_slash_with_vpid(void **state)
     free(r);
 }
 
-/* D8 */
+/* docs/pod-model.md §2.3: a trailing slash on the bundle, no vpid */
 static void test_d8_trailing_slash_no_vpid(void **state)
 {
     char *r = reg(*state, "abc", "/run/gcs/c/abc/", "");
@@ -297,7 +299,7 @@ static void test_d8_trailing_slash_no_vpid(void **state)
     free(r);
 }
 
-/* 7.3 item 9: the other rejections of the strict rule. */
+/* docs/differences.md D-9: the other rejections of the strict rule. */
 static void test_vpid_strict_rule(void **state)
 {
     assert_register_fails(*state, ".", "path traversal attempt");

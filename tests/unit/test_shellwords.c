@@ -1,4 +1,4 @@
-/* CommandLine splitting (bridge-protocol.md 4.4 case A): go-shellwords rules. */
+/* CommandLine splitting (docs/protocol.md §4.4 case A): go-shellwords rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for src/spec: pod-model.md D14-D20, D23, D24, 3.7/3.8, against
+/* Unit tests for src/spec: docs/pod-model.md §2.4, §3.7, §3.8, against
  * a temporary directory standing in for the sandbox root. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,7 +81,7 @@ static void expect_err(int r, gcs_err *err, const char *want)
     err_clear(err);
 }
 
-/* D15 */
+/* docs/pod-model.md §3.8: sandbox:// */
 static void test_sandbox_mount_mapped_and_created_0777(void **state)
 {
     fixture *f = *state;
@@ -106,7 +106,7 @@ static void test_sandbox_dotdot_etc_rejected(void **state)
     json_decref(s);
 }
 
-/* 7.3 item 8: upstream accepted this (plain prefix); a deliberate fix */
+/* docs/differences.md D-8: upstream accepted this (plain prefix); a deliberate fix */
 static void test_sandbox_dotdot_sandboxMountsX_rejected_7_3_item_8(void **state)
 {
     fixture *f = *state;
@@ -125,7 +125,7 @@ static void test_sandbox_dotdot_sandboxMountsX_rejected_7_3_item_8(void **state)
     json_decref(s);
 }
 
-/* D16 */
+/* docs/pod-model.md §3.8: sandbox-tmp:// */
 static void test_sandbox_tmp_mapped(void **state)
 {
     fixture *f = *state;
@@ -155,7 +155,7 @@ static int record_hugetlb(const char *target, const char *pagesize, void *ud, gc
     return 0;
 }
 
-/* D17 */
+/* docs/pod-model.md §3.8: hugepages:// */
 static void test_hugepages_mapped_and_mount_requested_once(void **state)
 {
     fixture *f = *state;
@@ -181,7 +181,7 @@ static void test_hugepages_mapped_and_mount_requested_once(void **state)
     free(want);
 }
 
-/* D18 */
+/* docs/pod-model.md §3.8: uvm:// */
 static void test_uvm_mount(void **state)
 {
     fixture *f = *state;
@@ -211,7 +211,7 @@ static void test_blockdev_not_supported(void **state)
     json_decref(s);
 }
 
-/* D19 */
+/* docs/pod-model.md §3.7 workload step 1 */
 static void test_workload_hostname(void **state)
 {
     (void)state;
@@ -224,7 +224,7 @@ static void test_workload_hostname(void **state)
     json_decref(s);
 }
 
-/* D20 */
+/* docs/pod-model.md §3.7 workload step 6 */
 static void test_networking_mounts(void **state)
 {
     (void)state;
@@ -252,7 +252,7 @@ static void test_networking_mounts(void **state)
     json_decref(s);
 }
 
-/* D14 */
+/* docs/pod-model.md §2.4: the tee-log path */
 static void test_tee_log_path(void **state)
 {
     fixture *f = *state;
@@ -280,7 +280,7 @@ static void test_tee_log_path(void **state)
     json_decref(s);
 }
 
-/* D23 */
+/* docs/pod-model.md §3.7 workload step 7 */
 static void test_devshm(void **state)
 {
     (void)state;
@@ -305,7 +305,7 @@ static void test_devshm(void **state)
     json_decref(s);
 }
 
-/* D24 */
+/* docs/pod-model.md §3.7 workload step 8 */
 static void test_core_rlimit(void **state)
 {
     (void)state;

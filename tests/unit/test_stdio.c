@@ -255,7 +255,7 @@ static void proc_start(proc *p, loop *l, bool in, bool out, bool err, const char
             continue;
         p->h[i].fd = accept4(p->h[i].lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         assert_true(p->h[i].fd >= 0);
-        close(p->h[i].lfd); /* each listener accepts exactly one connection (1.3) */
+        close(p->h[i].lfd); /* each listener accepts exactly one connection (docs/protocol.md §1.3) */
         p->h[i].lfd = -1;
     }
     assert_int_equal(relay_pipes_new(in, out, err, &p->r, &e), 0);

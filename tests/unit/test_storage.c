@@ -166,7 +166,7 @@ static void test_path_clean(void **state)
 static void test_path_under_separator(void **state)
 {
     (void)state;
-    /* pod-model.md 7.3 item 8 */
+    /* docs/differences.md D-8 */
     assert_true(storage_path_under("/run/gcs/c/abc", "/run/gcs/c/abc"));
     assert_true(storage_path_under("/run/gcs/c/abc/x", "/run/gcs/c/abc"));
     assert_true(storage_path_under("/run/gcs/c/abc/x", "/run/gcs/c/abc/"));
@@ -414,7 +414,7 @@ static void test_tmpfs_refuses_stacking(void **state)
     assert_non_null(strstr(e[0].super_options, "size=64k"));
     free_entries(e, 1);
     put(f, "kept");
-    /* pod-model.md 7.3 item 15: no second tmpfs hiding the first */
+    /* docs/differences.md D-15: no second tmpfs hiding the first */
     assert_int_equal(storage_mount_tmpfs(d, NULL, &err), -EBUSY);
     assert_non_null(strstr(err_msg(&err), "already mounted"));
     assert_int_equal(mounts_at(d, NULL, 0), 1);
@@ -514,7 +514,7 @@ static void test_path_with_space(void **state)
     assert_int_equal(count_under(d), 0);
 }
 
-/* ---- unmount: pod-model.md 6.K cases 118-127 ---- */
+/* ---- unmount: the cases of upstream internal/guest/storage/mount_test.go ---- */
 
 static void test_unmount_cases(void **state)
 {
@@ -596,8 +596,8 @@ static void test_unmount_all_under_order(void **state)
 {
     (void)state;
     cleanup_err gcs_err err = GCS_ERR_INIT;
-    /* case 127: /fake and /fake/test; the child must go first, or the parent
-     * unmount would fail with EBUSY */
+    /* upstream's unmount-all order case: /fake and /fake/test; the child
+     * must go first, or the parent unmount would fail with EBUSY */
     cleanup_free char *fake = P("x/fake");
     cleanup_free char *test = P("x/fake/test");
     cleanup_free char *fakeother = P("x/fakeother");
@@ -784,7 +784,7 @@ static void test_overlay_rejects(void **state)
     assert_true(exists(old));
 }
 
-/* ---- bundle-to-scratch bind (pod-model.md 3.5) ---- */
+/* ---- bundle-to-scratch bind (docs/pod-model.md §3.5) ---- */
 
 static void test_bundle_needs_bind(void **state)
 {
@@ -842,7 +842,7 @@ static void test_bundle_bind(void **state)
     assert_int_equal(storage_bundle_unbind(bundle, &err), 0); /* idempotent */
 }
 
-/* ---- sandbox root (pod-model.md 3.4 steps 7-10, 3.6) ---- */
+/* ---- sandbox root (docs/pod-model.md §3.4 steps 10-13, §3.6) ---- */
 
 static void check_sandbox_stack(const char *root)
 {
@@ -928,8 +928,8 @@ static void test_sandbox_setup_undo(void **state)
 {
     (void)state;
     cleanup_err gcs_err err = GCS_ERR_INIT;
-    /* pod-model.md 7.3 item 5: a failure at step 9 or 10 undoes steps 7-8
-     * (and 9) completely, mounts included */
+    /* docs/differences.md D-5: a failure at docs/pod-model.md §3.4 step 12
+     * or 13 undoes steps 10-11 (and 12) completely, mounts included */
     static const char *const blockers[] = {"hugepages", "logs"};
     for (size_t i = 0; i < ARRAY_SIZE(blockers); i++) {
         cleanup_free char *root = P("undo%zu", i);

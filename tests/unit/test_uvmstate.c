@@ -1,7 +1,8 @@
 /* Unit tests for src/uvmstate: the mount ledger (owners, users, unwinding
  * newest first), the confidential-mode tracking rules and the latch of
- * upstream's internal/guest/runtime/hcsv2/uvm_state.go (cases 36-53), plus
- * the derived cases behind the deliberate differences. */
+ * upstream's internal/guest/runtime/hcsv2/uvm_state.go (the mount-table cases
+ * of its uvm_state_test.go), plus the derived cases behind the deliberate
+ * differences. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,7 +145,7 @@ static void ledger_data_freed(void **state)
 }
 
 
-/* ---- 6.D: the mount-tracking table ------------------------------------- */
+/* ---- the mount-tracking table (upstream uvm_state_test.go) -------------- */
 
 static void case36_rw_add_remove(void **state)
 {
