@@ -6,11 +6,15 @@
 #   make check         unit tests (cmocka) + black-box system tests (pytest)
 #   make check-asan    the same suite, everything built with ASan+UBSan
 #   make fuzz-smoke    each libFuzzer target for FUZZ_SECONDS (default 30)
-#   make check-all     check + check-asan + fuzz-smoke + check-uvm (what CI runs)
+#   make check-all     check + check-asan + fuzz-smoke + check-uvm + check-standalone
+#                      (what CI runs)
+#   make check-standalone  make check in a fresh clone of HEAD, alone in an empty
+#                      temporary directory (no ../shared or anything beside it)
 #   make demo          the demo
 #   make bench         the benchmarks under bench/
 #   make uvm           build/uvm/{vmlinuz,initrd.img}: gcs in a utility VM image
-#   make check-uvm     VM deps + image + tests/uvm (QEMU TCG; not in check-all)
+#   make check-uvm     VM deps + image + tests/uvm and the pod and process tests
+#                      in the VM (QEMU TCG; part of check-all)
 
 CC ?= gcc
 BUILD ?= build
@@ -45,7 +49,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
-.PHONY: all check unit system check-asan fuzz fuzz-smoke check-all demo bench clean uvm check-uvm
+.PHONY: all check unit system check-asan fuzz fuzz-smoke check-all check-standalone demo bench clean uvm check-uvm
 all: $(BUILD)/gcs $(BUILD)/gcsctl $(BUILD)/gcs-init $(HELPER_BINS)
 
 Q := $(if $(V),,@)
@@ -100,7 +104,7 @@ check-asan:
 
 # libFuzzer targets: clang, ASan+UBSan; the library is compiled once with
 # coverage instrumentation (fuzzer-no-link) and each target links it.
-FUZZ_CFLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_CFLAGS := -std=gnu17 $(WARN) -g -O1 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
 $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -128,8 +132,18 @@ fuzz-smoke: $(FUZZ_BINS)
 	  rm -rf $$work $$work.log; \
 	done
 
-check-all: check check-asan fuzz-smoke check-uvm
-	@echo "check-all: unit, system, ASan+UBSan, fuzz smoke and the utility VM suite all passed"
+check-all: check check-asan fuzz-smoke check-uvm check-standalone
+	@echo "check-all: unit, system, ASan+UBSan, fuzz smoke, the utility VM suite and a fresh clone's make check all passed"
+
+# The repository stands alone: clone its committed HEAD (not the work tree's
+# uncommitted changes) into a fresh temporary directory that holds nothing
+# else, so no ../anything exists beside it, and run make check there.
+check-standalone:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; trap 'exit 130' INT TERM; \
+	  git -c safe.directory='$(CURDIR)' clone -q '$(CURDIR)' "$$tmp/gcs"; \
+	  echo "== make check in $$tmp/gcs (a fresh clone of $$(git -C "$$tmp/gcs" rev-parse --short HEAD))"; \
+	  $(MAKE) -C "$$tmp/gcs" check; \
+	  echo "check-standalone: make check passed in a fresh clone with nothing beside it"
 
 # The utility VM image (scripts/make-uvm fetches the kernel once).
 $(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init scripts/make-uvm scripts/uvm-image.py

@@ -1,7 +1,7 @@
 """Pods and containers for black-box tests: a busybox rootfs, OCI specs built
-from the real hcsshim fixture specs, CreateContainer documents, and checks of
-what is left on the machine (cgroups, mounts, directories, runtime state,
-processes)."""
+from the fixture specs (tests/fixtures: the kinds hcsshim hosts send),
+CreateContainer documents, and checks of what is left on the machine
+(cgroups, mounts, directories, runtime state, processes)."""
 import copy
 import glob
 import json
@@ -13,17 +13,9 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-def _find_shared():
-    """shared/ sits beside the clone (CI and developers); GCS_SHARED overrides."""
-    for cand in [os.environ.get("GCS_SHARED"), os.path.join(REPO, "..", "shared"), "/work/shared"]:
-        if cand and os.path.isdir(os.path.join(cand, "fixtures", "hcsshim-specs")):
-            return os.path.abspath(cand)
-    raise RuntimeError("the hcsshim fixture specs (shared/fixtures/hcsshim-specs) were not found beside the "
-                       "repository; set GCS_SHARED to the shared/ directory")
-
-
-SHARED = _find_shared()
-FIXTURES = os.path.join(SHARED, "fixtures", "hcsshim-specs")
+# The OCI specs of tests/fixtures/, written by tests/fixtures/gen_specs.py
+# (test_fixtures.py checks the files equal its output).
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
 
 CT_TYPE = "io.kubernetes.cri.container-type"
 SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
@@ -64,7 +56,7 @@ def new_id(prefix=""):
     return (prefix + uuid.uuid4().hex + uuid.uuid4().hex)[:64]
 
 
-def base_spec(rootfs, args=("/bin/sleep", "1000"), base="defaultlinuxspec.json"):
+def base_spec(rootfs, args=("/bin/sleep", "1000"), base="lcow-default.json"):
     s = copy.deepcopy(fixture(base))
     s.pop("hooks", None)
     s["root"] = {"path": rootfs, "readonly": True}

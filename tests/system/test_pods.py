@@ -78,10 +78,10 @@ def test_every_kind_of_pod_at_once_then_mixed_delete(pods, rootfs):
     ok(podlib.create(c, S2, podlib.sandbox_spec(rootfs, S2, hostname="v2pod"), pods.bundle(S2, "v2", P2)))
     ok(podlib.create(c, W2, podlib.workload_spec(rootfs, S2), pods.bundle(W2, "v2", P2)))
     pods.paths.append(f"/run/gcs/pods/{P2}")
-    # a standalone container from Docker's real spec (65 KB seccomp profile: a >64 KiB request)
+    # a standalone container from Docker's spec (its 2017 seccomp profile; the >64 KiB request is test_fixtures.py's)
     ok(podlib.create(c, X, podlib.standalone_spec(rootfs), pods.bundle(X)))
 
-    # ---- every cgroup under every v1 controller (D21) ----
+    # ---- every cgroup under every v1 controller (docs/pod-model.md §4.3) ----
     check_cgroups(pods, [f"/pods/{sid}" for sid in [S1, VA, VB, S2]] +
                   [f"/pods/{sid}/{sid}" for sid in [S1, VA, VB, S2]] +
                   [f"/pods/{sid}/{w}" for sid, w in [(S1, W1a), (S1, W1b), (VA, WA), (VB, WB), (S2, W2)]] +
@@ -89,7 +89,7 @@ def test_every_kind_of_pod_at_once_then_mixed_delete(pods, rootfs):
     if pods.cgroup_version == 1:
         expect = {("memory", "memory.limit_in_bytes"): str(256 << 20), ("cpu", "cpu.shares"): "512",
                   ("pids", "pids.max"): "300"}
-    else:  # converted (pod-model.md 4.5): weight = 1 + (512 - 2) * 9999 / 262142
+    else:  # converted (docs/pod-model.md §4.5): weight = 1 + (512 - 2) * 9999 / 262142
         expect = {("memory", "memory.max"): str(256 << 20), ("cpu", "cpu.weight"): "20",
                   ("pids", "pids.max"): "300"}
     for (ctrl, name), want in expect.items():
@@ -133,7 +133,7 @@ def test_every_kind_of_pod_at_once_then_mixed_delete(pods, rootfs):
     assert podlib.delete(c, S1)["Result"] == SYSTEM_NOT_FOUND  # twice: already gone
     ok(podlib.delete(c, X))
     ok(podlib.delete(c, VA))
-    assert not pods.exists(f"/run/gcs/c/virtual-pods/{VA}")  # 7.3 item 1: no vpod root leak
+    assert not pods.exists(f"/run/gcs/c/virtual-pods/{VA}")  # docs/differences.md D-1: no vpod root leak
     ok(podlib.delete(c, W1a))
     ok(podlib.delete(c, S2))
     ok(podlib.delete(c, W2))

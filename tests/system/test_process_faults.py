@@ -196,11 +196,11 @@ def test_runtime_failing_at_exec(agent_factory, tmp_path, rootfs):
 
 def test_oom_kill_exit_code_and_agent_log(pods_runc, rootfs):
     """A container over its memory limit is OOM-killed (137), and the agent
-    logs it. (The /pods-level OOM watch of pod-model.md 4.2 step 6 only sees
+    logs it. (The /pods-level OOM watch of docs/pod-model.md §4.2 step 6 only sees
     /pods itself running out on v1, where oom_kill is not hierarchical.)"""
     env, c = pods_runc, pods_runc.conn
     cid = podlib.new_id()
-    spec = podlib.standalone_spec(rootfs, base="defaultlinuxspec.json")
+    spec = podlib.standalone_spec(rootfs, base="lcow-default.json")
     spec["process"]["args"] = ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"]
     spec["linux"]["resources"] = {"memory": {"limit": 32 << 20, "swap": 32 << 20}}
     ok(podlib.create(c, cid, spec, env.bundle(cid)))

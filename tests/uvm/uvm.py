@@ -15,10 +15,10 @@ before gcs has opened the port. QEMU reports each guest open/close of a
 port as the QMP event VSERPORT_CHANGE; `wait_dialed()` waits for open=true.
 That event is this transport's equivalent of accept() on a vsock listener.
 
-Safety (shared/TESTING.md): QEMU runs only inside a fresh network namespace
-with nothing but loopback (we create one with `unshare --net` unless this
-process already is in one; TCP stdio listeners need the harness itself in
-that namespace: `make check-uvm` runs pytest under `unshare --net`), always
+Safety: QEMU runs only inside a fresh network namespace with nothing but
+loopback (we create one with `unshare --net` unless this process already is
+in one; TCP stdio listeners need the harness itself in that namespace:
+`make check-uvm` runs pytest under `unshare --net`), always
 under `timeout -s KILL`, and is killed by its pid (QEMU's -pidfile). No
 vsock anywhere.
 """
