@@ -18,6 +18,12 @@ static const ctl_cmd COMMANDS[] = {
      "Send one request and print the response payload as JSON. TYPE is a message name\n"
      "(WaitForProcess, ...) or a number (0x10100601). Exit code 1 if Result is not 0.",
      cmd_raw},
+    {"modify", 1, "modify [--container ID] [--settings JSON|@FILE] TYPE [REQUEST]",
+     "ModifySettings: one resource of TYPE (CombinedLayers, MappedVirtualDisk, Network, ...) with\n"
+     "REQUEST (default Add) on the VM, or on a container with --container. Settings inline or @FILE.\n"
+     "Example: gcsctl modify --settings '{\"ContainerRootPath\":\"/run/gcs/c/w1/rootfs\",\n"
+     "         \"Layers\":[{\"Path\":\"/run/layers/l1\"}],\"ScratchPath\":\"/run/gcs/c/w1/scratch\"}' CombinedLayers",
+     cmd_modify},
     {"create", 1,
      "create ID --settings FILE\n"
      "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"

@@ -3,6 +3,7 @@ connection, so the agent here is started without a Python listener and the
 test never holds a connection of its own."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 
@@ -211,3 +212,29 @@ def test_help():
 def test_unreachable_agent_is_a_failure_not_usage(tmp_path):
     p = subprocess.run([GCSCTL, "-d", str(tmp_path), "-t", "1", "list"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 1 and "no agent dialed in" in p.stderr
+
+
+def test_modify_by_hand(ctl_env, tmp_path):
+    """gcsctl modify: a rootfs overlay mounted and removed through
+    CombinedLayers, a resource not implemented yet, and a refused target."""
+    env = ctl_env
+    rootfs = str(tmp_path / "rootfs")
+    ok(None, "make-rootfs", rootfs)
+    cid = podlib.new_id("a7")
+    bundle = env.bundle(cid)
+    settings = json.dumps({"ContainerRootPath": f"{bundle}/rootfs", "Layers": [{"Path": rootfs}],
+                           "ScratchPath": f"{bundle}/scratch"})
+    ok(env, "modify", "--settings", settings, "CombinedLayers")
+    assert "uvm processes: 0" in ok(env, "dump")  # the agent answers between requests
+    path = tmp_path / "remove.json"
+    path.write_text(json.dumps({"ContainerRootPath": f"{bundle}/rootfs"}))
+    ok(env, "modify", "--settings", f"@{path}", "CombinedLayers", "Remove")
+    log = env.agent.log()
+    assert 0 <= log.find("container rootfs mounted") < log.find("container rootfs removed"), log[-2000:]
+    rc, out, err = gcsctl(env, "modify", "--settings", "{}", "MappedVirtualDisk")
+    assert rc == 1 and "0x80004001" in err and "MappedVirtualDisk" in err, err
+    rc, out, err = gcsctl(env, "modify", "--container", podlib.new_id("zz"), "ContainerConstraints", "Update")
+    assert rc == 1 and "0xc037010e" in err.lower(), err
+    rc, out, err = gcsctl(env, "modify", "--settings", "{bad", "CombinedLayers")
+    assert rc == 2 and "not JSON" in err, err
+    shutil.rmtree(bundle)  # the host's directories (scratch and rootfs mount point)
