@@ -28,7 +28,7 @@ host *host_new(loop *l, const gcs_config *cfg, const transport *t)
     return h;
 }
 
-/* pod-model.md 4.2 step 6 / 4.6: the agent's own memory over
+/* docs/pod-model.md §4.6: the agent's own memory over
  * -gcs-mem-limit-bytes and OOM kills under /pods are logged (nothing is sent
  * to the host and nothing is killed). Polled once a second on both cgroup
  * versions: v2 has no eventfd for either, and one timer keeps the agent
@@ -62,7 +62,7 @@ int host_start(host *h, gcs_err *err)
     h->cgm = cgroup_mgr_new(h->cfg->cgroup_root, v);
     log_info("cgroups detected", KV_S("version", cgroup_version_name(v)), KV_S("root", h->cfg->cgroup_root));
     int64_t limit = 0;
-    /* pod-model.md 4.2 steps 1-5 */
+    /* docs/pod-model.md §4.2 */
     r = cgroup_setup_agent(h->cgm, h->cfg->root_mem_reserve_bytes, getpid(), &h->pods_cg, &h->gcs_cg, &limit, err);
     if (r < 0)
         return err_wrap(err, r, "set up the agent's cgroups");
@@ -193,7 +193,7 @@ void host_free(host *h)
     free(h);
 }
 
-/* ---- DumpStacks: bridge-protocol.md 4.10, free text within 64 KiB ---- */
+/* ---- DumpStacks: docs/protocol.md §4.10, free text within 64 KiB ---- */
 
 typedef struct {
     char *s;
@@ -265,7 +265,7 @@ static void handle_dump_stacks(bridge_req *req, void *ctx)
     bridge_respond(req, o);
 }
 
-/* bridge-protocol.md 4.2: Start is a no-op that always succeeds; the
+/* docs/protocol.md §4.2: Start is a no-op that always succeeds; the
  * container's process starts with the init ExecuteProcess. */
 static void handle_start(bridge_req *req, void *ctx)
 {

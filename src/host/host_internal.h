@@ -1,7 +1,7 @@
 /* host_internal.h — the agent's state, shared by the host's files.
  *
  * One `containers` map and one `pods` map for every kind of pod (the
- * unified pod model, pod-model.md 1.4 / 5.1); sandbox roots in their own
+ * unified pod model, docs/pod-model.md §1.4, §5.1); sandbox roots in their own
  * map (3.3). Everything lives on the loop's thread: no locks. */
 #pragma once
 
@@ -15,13 +15,13 @@
 #include "stdio/stdio.h"
 #include "uvmstate/uvmstate.h"
 
-/* pod-model.md 5.2 */
+/* docs/pod-model.md §5.2 */
 enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_TERMINATED, CTR_DELETING };
 
 typedef struct pod pod;
 typedef struct container container;
 
-/* Section 5 of bridge-protocol.md: what the exit notification says. */
+/* docs/protocol.md §5: what the exit notification says. */
 enum exit_type { EXIT_UNEXPECTED, EXIT_GRACEFUL, EXIT_FORCED };
 
 typedef struct waiter {
@@ -145,7 +145,7 @@ void host_remove_v2_pod_dir(const char *bundle);
 int host_path_allowed(host *h, const char *what, const char *p, gcs_err *err);
 
 /* Look a container up for a request: not found -> 0xC037010E, still being
- * created -> 0x80370105 (pod-model.md 5.2). */
+ * created -> 0x80370105 (docs/pod-model.md §5.2). */
 container *host_lookup(host *h, const char *id, gcs_err *err);
 
 /* process.c */

@@ -1,13 +1,15 @@
-/* pod.c — the pod entries of the unified pod model (pod-model.md 4.4, 5.5
- * step 6, 5.6) and their teardown.
+/* pod.c — the pod entries of the unified pod model (docs/pod-model.md §4.4,
+ * §5.5 step 8, §5.6) and their teardown.
  *
- * Deliberate difference from upstream (pod-model.md 7.3 items 1, 5, 6):
+ * Deliberate difference from upstream (docs/differences.md D-1, D-5, D-6):
  * deleting the sandbox does not tear the pod down while other members are
  * still registered. The sandbox container itself goes at once; the pod's
  * cgroup, mounts and root stay until its last member is deleted, so running
  * workloads keep their sandbox:// data and /pods/<sid> is never left behind
- * (test: test_pod_outlives_sandbox_until_last_member). The root is removed
- * whole when it is a virtual-pod root (upstream leaks it). */
+ * (tests: test_pods.py::test_every_kind_of_pod_at_once_then_mixed_delete,
+ * test_pod_rules.py::test_d22_new_workload_after_sandbox_deleted_is_refused).
+ * The root is removed whole when it is a virtual-pod root (upstream leaks
+ * it). */
 #include "host/host_internal.h"
 
 #include "common/log.h"
@@ -83,7 +85,7 @@ int pod_teardown(host *h, pod *p, gcs_err *err)
     if (p->root) {
         bool vpod_root = !p->bundle || !streq(p->root, p->bundle);
         if (vpod_root || p->root_created) {
-            /* pod-model.md 7.3 item 1: the virtual-pod root is ours, remove it whole */
+            /* docs/differences.md D-1: the virtual-pod root is ours, remove it whole */
             storage_remove_all(p->root, &step);
             keep_err(err, &step, "remove sandbox root", sid);
             if (vpod_root) {

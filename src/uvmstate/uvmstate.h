@@ -1,5 +1,6 @@
-/* uvmstate.h — the confidential-mode mount-tracking table and the
- * "inconsistent UVM" latch (pod-model.md 5.1; upstream uvm_state.go).
+/* uvmstate.h — the mount ledger, with the confidential-mode tracking rules and the
+ * "inconsistent UVM" latch (docs/architecture.md, "The mount ledger"; upstream
+ * internal/guest/runtime/hcsv2/uvm_state.go).
  *
  * Pure bookkeeping, nothing touches the filesystem. The table records what
  * the agent believes is mounted: read-write devices (with their encrypted

@@ -102,7 +102,7 @@ def standalone_spec(rootfs, base="docker-sh.json"):
     s = base_spec(rootfs, ("/bin/sleep", "1000"), base=base)
     s.pop("annotations", None)
     # Docker's own /etc/{hostname,hosts,resolv.conf} files do not exist here:
-    # drop those mounts so the agent provides its own (pod-model.md 3.7 standalone)
+    # drop those mounts so the agent provides its own (docs/pod-model.md §3.7, standalone)
     s["mounts"] = [m for m in s["mounts"] if not m.get("source", "").startswith("/var/lib/docker")]
     # nor is AppArmor on this machine
     s["process"].pop("apparmorProfile", None)
