@@ -1,5 +1,6 @@
 /* cgroup-fs.c — file and directory primitives shared by both back ends. */
 #include "cgroup/cgroup-internal.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -109,21 +110,12 @@ bool cg_kv_lookup(const char *text, const char *key, uint64_t *ret)
 
 int cg_mkdir_p(const char *base, const char *rel, char ***created, size_t *ncreated, gcs_err *err)
 {
-    cleanup_free char *cur = xstrdup(base);
-    cleanup_free char *copy = xstrdup(rel);
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-        char *next = xasprintf("%s/%s", cur, tok);
-        free(cur);
-        cur = next;
-        if (mkdir(cur, 0755) == 0) {
-            *created = xrealloc(*created, (*ncreated + 1) * sizeof(char *));
-            (*created)[(*ncreated)++] = xstrdup(cur);
-        } else if (errno != EEXIST) {
-            return err_errno(err, HR_E_FAIL, errno, "mkdir %s", cur);
-        }
-    }
-    return 0;
+    cleanup_free char *full = xasprintf("%s/%s", base, rel);
+    mkdir_made made = {*created, *ncreated};
+    int r = mkdir_p(full, 0755, NULL, &made, err);
+    *created = made.v;
+    *ncreated = made.n;
+    return r;
 }
 
 void cg_rollback(char **created, size_t ncreated)

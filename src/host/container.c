@@ -11,6 +11,7 @@
 #include "host/host_internal.h"
 #include "host/resources.h"
 
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/path.h"
 #include "network/netfiles.h"
@@ -108,22 +109,6 @@ static int check_host_path(host *h, const char *what, const char *p, bool may_be
 }
 
 /* ---- small filesystem helpers ---- */
-
-static int mkdir_p_tracked(const char *path, mode_t mode, bool *created, gcs_err *err)
-{
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            return err_set(err, HR_E_FAIL, "%s exists and is not a directory", path);
-        *created = false;
-        return 0;
-    }
-    int r = storage_mkdir_p(path, mode, err);
-    if (r < 0)
-        return r;
-    *created = true;
-    return 0;
-}
 
 /* Remove a directory tree the host pointed us at, never crossing into a
  * mount: when the path itself is a mount point (a scratch disk), only its
@@ -334,20 +319,6 @@ static void create_fail(container *c, bridge_req *req, gcs_err *err)
     container_teardown(c, false, create_failed_done, f);
 }
 
-static int read_pid_file(const char *path, pid_t *ret, gcs_err *err)
-{
-    cleanup_free char *s = NULL;
-    int r = read_file(path, &s, NULL);
-    if (r < 0)
-        return err_errno(err, HR_E_FAIL, -r, "read pid file %s", path);
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (v <= 0 || (*end && *end != '\n'))
-        return err_set(err, HR_E_FAIL, "bad pid file %s", path);
-    *ret = (pid_t)v;
-    return 0;
-}
-
 /* After create only a few parts of the spec are read again (exec: the
  * process's user and rlimits, the rootfs for username lookups; statistics:
  * the cgroup path). The full tree, seccomp profile and all, would cost tens
@@ -480,7 +451,7 @@ static int write_sandbox_files(host *h, container *c, pod *p, gcs_err *err)
     if (r < 0)
         return r;
     /* pod-model.md 3.4 step 1 */
-    r = mkdir_p_tracked(p->root, 0755, &p->root_created, err);
+    r = mkdir_p(p->root, 0755, &p->root_created, NULL, err);
     if (r < 0)
         return r;
     /* steps 2, 3 */
@@ -605,7 +576,7 @@ static int setup_kind(host *h, container *c, gcs_err *err)
         free(c->root);
         c->root = xstrdup(c->bundle);
         cleanup_free char *resolv = standalone_resolv(h, c->netns_id);
-        if ((r = mkdir_p_tracked(c->bundle, 0700, &c->bundle_created, err)) < 0)
+        if ((r = mkdir_p(c->bundle, 0700, &c->bundle_created, NULL, err)) < 0)
             return r;
         return spec_setup_standalone(c->spec, c->id, c->root, h->uvm_hostname, resolv, err);
     }
@@ -644,7 +615,7 @@ static int create_prepare(host *h, container *c, const msg_container_settings *c
 
     /* step 12: the bundle (0700) and config.json */
     bool created = false;
-    if ((r = mkdir_p_tracked(c->bundle, 0700, &created, err)) < 0)
+    if ((r = mkdir_p(c->bundle, 0700, &created, NULL, err)) < 0)
         return r;
     c->bundle_created = c->bundle_created || created;
     cleanup_free char *cfg = path_join(c->bundle, "config.json");

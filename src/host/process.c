@@ -10,6 +10,7 @@
 #include "host/host_internal.h"
 
 #include "cgroup/cgroup.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "common/path.h"
 #include "common/shellwords.h"
@@ -335,9 +336,9 @@ static void on_exec_started(runtime_result *res, void *data)
         return;
     }
     pid_t pid = 0;
-    cleanup_free char *s = NULL;
-    if (read_file(p->exec_pidfile, &s, NULL) < 0 || (pid = (pid_t)atoi(s)) <= 0) {
-        err_set(&p->join_err, HR_E_FAIL, "exec in %s: no pid file from the runtime", p->c->id);
+    cleanup_err gcs_err perr = GCS_ERR_INIT;
+    if (read_pid_file(p->exec_pidfile, &pid, &perr) < 0) {
+        err_set(&p->join_err, HR_E_FAIL, "exec in %s: no pid from the runtime: %s", p->c->id, err_msg(&perr));
         exec_join_done(p);
         return;
     }

@@ -1,6 +1,8 @@
 /* spec.c — see spec.h. */
 #include "spec/spec.h"
 
+#include "common/fsutil.h"
+
 #include "common/path.h"
 #include "network/netfiles.h"
 #include "pod/annotations.h"
@@ -84,32 +86,11 @@ bool spec_mount_present(const json_t *spec, const char *destination)
 
 /* ---- filesystem ---- */
 
-static int mkdir_all(const char *path, mode_t mode, gcs_err *err)
-{
-    cleanup_free char *p = path_clean(path);
-    size_t n = strlen(p);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0')
-            continue;
-        char saved = p[i];
-        p[i] = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return err_errno(err, HR_E_FAIL, errno, "mkdir %s", p);
-        p[i] = saved;
-    }
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return err_errno(err, HR_E_FAIL, errno, "stat %s", path);
-    if (!S_ISDIR(st.st_mode))
-        return err_set(err, HR_E_FAIL, "mkdir %s: not a directory", path);
-    return 0;
-}
-
 int spec_mkdir_all_perm(const char *path, gcs_err *err)
 {
     /* docs/pod-model.md §3.7 workload step 2: really 0777, whatever the umask */
     mode_t saved = umask(0);
-    int r = mkdir_all(path, 0777, err);
+    int r = mkdir_p(path, 0777, NULL, NULL, err);
     umask(saved);
     return r;
 }
@@ -540,7 +521,7 @@ int spec_setup_standalone(json_t *spec, const char *id, const char *root, const 
 {
     int r;
     /* docs/pod-model.md §3.7 standalone, steps 1-4 */
-    if ((r = mkdir_all(root, 0755, err)) < 0)
+    if ((r = mkdir_p(root, 0755, NULL, NULL, err)) < 0)
         return r;
     const char *hostname = json_string_value(json_object_get(spec, "hostname"));
     if (str_empty(hostname))

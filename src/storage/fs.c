@@ -2,6 +2,8 @@
 #include "storage/storage.h"
 #include "storage/storage_internal.h"
 
+#include "common/path.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,95 +22,10 @@ int storage_errf(gcs_err *err, int32_t hr, int code, const char *fmt, ...)
     return code;
 }
 
-char *storage_path_clean(const char *path)
-{
-    if (str_empty(path))
-        return xstrdup(".");
-    bool rooted = path[0] == '/';
-    size_t len = strlen(path);
-    char *out = xmalloc(len + 2);
-    size_t w = 0;
-    size_t floor = 0; /* out[0..floor) is never eaten by ".." */
-    if (rooted) {
-        out[w++] = '/';
-        floor = 1;
-    }
-    for (size_t r = 0; r < len;) {
-        while (r < len && path[r] == '/')
-            r++;
-        if (r >= len)
-            break;
-        size_t e = r;
-        while (e < len && path[e] != '/')
-            e++;
-        size_t clen = e - r;
-        if (clen == 1 && path[r] == '.') {
-            /* drop */
-        } else if (clen == 2 && path[r] == '.' && path[r + 1] == '.') {
-            if (w > floor) {
-                while (w > floor && out[w - 1] != '/')
-                    w--;
-                if (w > floor)
-                    w--; /* the separator before the dropped element */
-            } else if (!rooted) {
-                if (w > 0)
-                    out[w++] = '/';
-                out[w++] = '.';
-                out[w++] = '.';
-                floor = w;
-            }
-        } else {
-            if (w > 0 && out[w - 1] != '/')
-                out[w++] = '/';
-            memcpy(out + w, path + r, clen);
-            w += clen;
-        }
-        r = e;
-    }
-    if (w == 0)
-        out[w++] = '.';
-    out[w] = '\0';
-    return out;
-}
-
 char *storage_path_canonical(const char *path)
 {
     char *rp = realpath(path, NULL);
-    return rp ? rp : storage_path_clean(path);
-}
-
-bool storage_path_under(const char *path, const char *dir)
-{
-    cleanup_free char *p = storage_path_clean(path);
-    cleanup_free char *d = storage_path_clean(dir);
-    if (streq(d, "/"))
-        return p[0] == '/';
-    size_t n = strlen(d);
-    return strncmp(p, d, n) == 0 && (p[n] == '\0' || p[n] == '/');
-}
-
-int storage_mkdir_p(const char *path, mode_t mode, gcs_err *err)
-{
-    if (str_empty(path))
-        return storage_errf(err, HR_E_INVALIDARG, -EINVAL, "mkdir: empty path");
-    cleanup_free char *p = storage_path_clean(path);
-    for (char *s = p + 1;; s++) {
-        bool last = *s == '\0';
-        if (*s != '/' && !last)
-            continue;
-        char saved = *s;
-        *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return err_errno(err, HR_E_FAIL, errno, "mkdir %s", p);
-        struct stat st;
-        if (stat(p, &st) < 0)
-            return err_errno(err, HR_E_FAIL, errno, "stat %s", p);
-        if (!S_ISDIR(st.st_mode))
-            return err_errno(err, HR_E_FAIL, ENOTDIR, "mkdir %s", p);
-        *s = saved;
-        if (last)
-            return 0;
-    }
+    return rp ? rp : path_clean(path);
 }
 
 /* Identity of the mount an entry lives on: the mount id when the kernel
@@ -243,7 +160,7 @@ int storage_remove_all(const char *path, gcs_err *err)
 {
     if (str_empty(path))
         return storage_errf(err, HR_E_INVALIDARG, -EINVAL, "remove: empty path");
-    cleanup_free char *clean = storage_path_clean(path);
+    cleanup_free char *clean = path_clean(path);
     if (streq(clean, "/") || streq(clean, ".") || streq(clean, ".."))
         return storage_errf(err, HR_E_INVALIDARG, -EINVAL, "remove %s: refusing to remove this path", path);
 

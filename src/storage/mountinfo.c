@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include "storage/storage_internal.h"
 
+#include "common/path.h"
+
 #include <errno.h>
 
 #define MOUNTINFO_PATH "/proc/self/mountinfo"
@@ -171,7 +173,7 @@ int storage_mounts_under_in(const storage_mount *mounts, size_t n, const char *p
     char **v = NULL;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!storage_path_under(mounts[i].mount_point, path))
+        if (!path_is_within(path, mounts[i].mount_point))
             continue;
         v = xrealloc(v, (k + 1) * sizeof(*v));
         v[k++] = xstrdup(mounts[i].mount_point);

@@ -3,23 +3,19 @@
 #include "storage/storage.h"
 #include "storage/storage_internal.h"
 
+#include "common/fsutil.h"
+#include "common/path.h"
+
 #include <errno.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-
-static bool path_exists(const char *p)
-{
-    struct stat st;
-    return lstat(p, &st) == 0;
-}
 
 /* mkdir -p that reports whether the final directory is new, so a failed
  * mount removes only what it created (upstream removes upper/work even when
  * they held a previous container's data). */
 static int ensure_dir(const char *p, bool *created, gcs_err *err)
 {
-    *created = !path_exists(p);
-    return storage_mkdir_p(p, 0755, err);
+    return mkdir_p(p, 0755, created, NULL, err);
 }
 
 static void undo_dir(const char *p, bool created)
@@ -144,14 +140,14 @@ bool storage_bundle_needs_scratch_bind(const char *bundle_dir, const char *scrat
 {
     if (str_empty(scratch))
         return false;
-    cleanup_free char *b = storage_path_clean(bundle_dir);
-    cleanup_free char *s = storage_path_clean(scratch);
+    cleanup_free char *b = path_clean(bundle_dir);
+    cleanup_free char *s = path_clean(scratch);
     bool b_abs = b[0] == '/', s_abs = s[0] == '/';
     if (b_abs != s_abs)
         return true; /* unrelated paths: upstream's filepath.Rel fails */
     if (streq(b, "."))
         return streq(s, "..") || str_has_prefix(s, "../");
-    return !storage_path_under(s, b);
+    return !path_is_within(b, s);
 }
 
 int storage_bundle_bind(const char *scratch, const char *bundle_dir, gcs_err *err)
@@ -159,10 +155,10 @@ int storage_bundle_bind(const char *scratch, const char *bundle_dir, gcs_err *er
     if (str_empty(scratch) || str_empty(bundle_dir))
         return storage_errf(err, HR_E_INVALIDARG, -EINVAL, "bind bundle: empty scratch or bundle path");
     cleanup_free char *src = xasprintf("%s/bundle", scratch);
-    int r = storage_mkdir_p(src, 0755, err);
+    int r = mkdir_p(src, 0755, NULL, NULL, err);
     if (r < 0)
         return err_wrap(err, r, "create bundle backing directory");
-    if ((r = storage_mkdir_p(bundle_dir, 0755, err)) < 0)
+    if ((r = mkdir_p(bundle_dir, 0755, NULL, NULL, err)) < 0)
         return err_wrap(err, r, "create bundle directory");
     if ((r = storage_bind(src, bundle_dir, 0, err)) < 0)
         return err_wrap(err, r, "bind bundle directory to scratch");

@@ -17,9 +17,6 @@
 
 /* ---- directories (fs.c) ---- */
 
-/* mkdir -p: creates missing components with mode (subject to umask); an
- * existing directory is success, an existing non-directory is -ENOTDIR. */
-int storage_mkdir_p(const char *path, mode_t mode, gcs_err *err);
 /* rm -rf without following symlinks or crossing mounts (descriptor-relative).
  * A missing path is success. A mount point at or inside path -> -EBUSY. */
 int storage_remove_all(const char *path, gcs_err *err);
