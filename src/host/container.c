@@ -13,6 +13,7 @@
 
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "hostpath/hostpath.h"
 #include "common/path.h"
 #include "network/netfiles.h"
 #include "pod/annotations.h"
@@ -69,33 +70,11 @@ container *host_lookup(host *h, const char *id, gcs_err *err)
     return c;
 }
 
-/* ---- path policy ---- */
+/* ---- path policy (src/hostpath) ---- */
 
-/* Every host-supplied path the agent creates or removes must be absolute,
- * free of "." and ".." elements, and inside one of the -allowed-roots. */
-/* Every host-supplied path the agent creates or removes must be absolute,
- * free of "." and ".." elements, and strictly inside one of the
- * -allowed-roots. */
 int host_path_allowed(host *h, const char *what, const char *p, gcs_err *err)
 {
-    if (str_empty(p) || p[0] != '/')
-        return err_set(err, HR_E_INVALIDARG, "%s %s is not an absolute path", what, p ? p : "");
-    for (const char *s = p; *s;) {
-        const char *e = strchrnul(s + 1, '/');
-        size_t n = (size_t)(e - s - 1);
-        if ((n == 1 && s[1] == '.') || (n == 2 && s[1] == '.' && s[2] == '.'))
-            return err_set(err, HR_E_INVALIDARG, "%s %s contains a '.' or '..' element", what, p);
-        s = e;
-    }
-    cleanup_free char *clean = path_clean(p);
-    cleanup_free char *roots = xstrdup(h->cfg->allowed_roots);
-    char *save = NULL;
-    for (char *r = strtok_r(roots, ":", &save); r; r = strtok_r(NULL, ":", &save)) {
-        cleanup_free char *rc = path_clean(r);
-        if (path_is_within(rc, clean) && !streq(rc, clean))
-            return 0;
-    }
-    return err_set(err, HR_E_INVALIDARG, "%s %s is outside the allowed roots (%s)", what, p, h->cfg->allowed_roots);
+    return hostpath_check(h->cfg->allowed_roots, what, p, err);
 }
 
 static int check_host_path(host *h, const char *what, const char *p, bool may_be_empty, gcs_err *err)
