@@ -429,18 +429,10 @@ static int write_sandbox_files(host *h, container *c, pod *p, gcs_err *err)
     int r = netfiles_validate_hostname(hostname, err);
     if (r < 0)
         return r;
-    /* pod-model.md 3.4 step 1 */
+    /* docs/pod-model.md §3.4: the root, then its network files */
     r = mkdir_p(p->root, 0755, &p->root_created, NULL, err);
     if (r < 0)
         return r;
-    /* steps 2, 3 */
-    cleanup_free char *hn = netfiles_hostname_content(hostname);
-    cleanup_free char *hosts = netfiles_hosts_content(hostname);
-    cleanup_free char *hn_path = sandbox_hostname_path(p->root);
-    cleanup_free char *hosts_path = sandbox_hosts_path(p->root);
-    if ((r = netfiles_write(hn_path, hn, err)) < 0 || (r = netfiles_write(hosts_path, hosts, err)) < 0)
-        return r;
-    /* steps 4, 5 */
     bool skip = pod_annotation_skip_networking(json_object_get(spec, "annotations"));
     nsreg_ns *ns = NULL;
     if (skip || c->cls.kind == POD_KIND_VPOD_SANDBOX) {
@@ -454,17 +446,10 @@ static int write_sandbox_files(host *h, container *c, pod *p, gcs_err *err)
             return err_set(err, HR_NOT_FOUND, "network namespace %s not found (no Network Add for it, and %s is not set)",
                            c->netns_id, POD_ANN_SKIP_POD_NETWORKING);
     }
-    nsreg_strv searches = {0}, servers = {0};
-    nsreg_ns_dns_config(ns, &searches, &servers);
     cleanup_free char *resolv = NULL;
-    r = netfiles_resolv_conf_content((const char *const *)searches.v, searches.n, (const char *const *)servers.v,
-                                     servers.n, NULL, 0, &resolv, err);
-    nsreg_strv_done(&searches);
-    nsreg_strv_done(&servers);
-    if (r < 0)
+    if ((r = nsreg_ns_resolv_conf(ns, &resolv, err)) < 0)
         return r;
-    cleanup_free char *rpath = sandbox_resolv_conf_path(p->root);
-    return netfiles_write(rpath, resolv, err);
+    return netfiles_write_set(p->root, hostname, resolv, NETFILE_ALL, err);
 }
 
 static int hugetlb_mount(const char *target, const char *pagesize, void *userdata, gcs_err *err)
@@ -475,19 +460,10 @@ static int hugetlb_mount(const char *target, const char *pagesize, void *userdat
 
 static char *standalone_resolv(host *h, const char *nsid)
 {
-    nsreg_ns *ns = nsreg_get(h->netns, nsid, NULL);
-    if (!ns)
-        return xstrdup("");
-    nsreg_strv searches = {0}, servers = {0};
-    nsreg_ns_dns_config(ns, &searches, &servers);
     char *resolv = NULL;
-    gcs_err e = GCS_ERR_INIT;
-    if (netfiles_resolv_conf_content((const char *const *)searches.v, searches.n, (const char *const *)servers.v,
-                                     servers.n, NULL, 0, &resolv, &e) < 0)
+    cleanup_err gcs_err e = GCS_ERR_INIT;
+    if (nsreg_ns_resolv_conf(nsreg_get(h->netns, nsid, NULL), &resolv, &e) < 0)
         resolv = xstrdup("");
-    err_clear(&e);
-    nsreg_strv_done(&searches);
-    nsreg_strv_done(&servers);
     return resolv;
 }
 

@@ -117,3 +117,26 @@ int netfiles_write(const char *path, const char *content, gcs_err *err)
         return err_errno(err, HR_E_FAIL, -r, "write %s", path);
     return 0;
 }
+
+int netfiles_write_set(const char *dir, const char *hostname, const char *resolv_conf, unsigned which,
+                       gcs_err *err)
+{
+    int r;
+    if ((which & (NETFILE_HOSTNAME | NETFILE_HOSTS)) && (r = netfiles_validate_hostname(hostname, err)) < 0)
+        return r;
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } files[] = {{NETFILE_HOSTNAME, "hostname"}, {NETFILE_HOSTS, "hosts"}, {NETFILE_RESOLV_CONF, "resolv.conf"}};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        if (!(which & files[i].bit))
+            continue;
+        cleanup_free char *content = files[i].bit == NETFILE_HOSTNAME ? netfiles_hostname_content(hostname)
+                                     : files[i].bit == NETFILE_HOSTS  ? netfiles_hosts_content(hostname)
+                                                                      : xstrdup(resolv_conf ? resolv_conf : "");
+        cleanup_free char *path = xasprintf("%s/%s", dir, files[i].name);
+        if ((r = netfiles_write(path, content, err)) < 0)
+            return r;
+    }
+    return 0;
+}

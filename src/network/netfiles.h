@@ -28,3 +28,13 @@ int netfiles_resolv_conf_content(const char *const *searches, size_t nsearches, 
                                  gcs_err *err);
 /* Write content to path with mode 0644 (O_TRUNC). */
 int netfiles_write(const char *path, const char *content, gcs_err *err);
+
+/* The three files, as bits of `which` for netfiles_write_set. */
+enum { NETFILE_HOSTNAME = 1, NETFILE_HOSTS = 2, NETFILE_RESOLV_CONF = 4, NETFILE_ALL = 7 };
+/* The one place the sandbox network files are written: <dir>/hostname,
+ * <dir>/hosts (both from hostname, which must be valid) and
+ * <dir>/resolv.conf (resolv_conf as given, NULL = empty), each only when
+ * its bit is in which. Used for a sandbox root and a standalone
+ * container's root alike. */
+int netfiles_write_set(const char *dir, const char *hostname, const char *resolv_conf, unsigned which,
+                       gcs_err *err);

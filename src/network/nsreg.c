@@ -1,5 +1,6 @@
 /* nsreg.c — see nsreg.h. */
 #include "network/nsreg.h"
+#include "network/netfiles.h"
 
 #include "common/strmap.h"
 
@@ -197,4 +198,20 @@ void nsreg_strv_done(nsreg_strv *v)
     free(v->v);
     v->v = NULL;
     v->n = 0;
+}
+
+int nsreg_ns_resolv_conf(const nsreg_ns *ns, char **ret, gcs_err *err)
+{
+    *ret = NULL;
+    if (!ns) {
+        *ret = xstrdup("");
+        return 0;
+    }
+    nsreg_strv searches = {0}, servers = {0};
+    nsreg_ns_dns_config(ns, &searches, &servers);
+    int r = netfiles_resolv_conf_content((const char *const *)searches.v, searches.n, (const char *const *)servers.v,
+                                         servers.n, NULL, 0, ret, err);
+    nsreg_strv_done(&searches);
+    nsreg_strv_done(&servers);
+    return r;
 }

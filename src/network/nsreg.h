@@ -59,3 +59,6 @@ int nsreg_ns_pid(const nsreg_ns *ns);
  * test_dns_empty_items_dropped). */
 void nsreg_ns_dns_config(const nsreg_ns *ns, nsreg_strv *ret_searches, nsreg_strv *ret_servers);
 void nsreg_strv_done(nsreg_strv *v);
+/* The resolv.conf content for ns (its NICs' DNS servers and suffixes, in
+ * order); ns NULL gives "". */
+int nsreg_ns_resolv_conf(const nsreg_ns *ns, char **ret, gcs_err *err);

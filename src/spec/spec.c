@@ -528,23 +528,16 @@ int spec_setup_standalone(json_t *spec, const char *id, const char *root, const 
         hostname = uvm_hostname ? uvm_hostname : "";
     if ((r = netfiles_validate_hostname(hostname, err)) < 0)
         return r;
-    bool ro = spec_root_readonly(spec);
+    /* the files whose /etc path the spec does not mount already */
+    unsigned which = 0;
     for (size_t i = 0; i < ARRAY_SIZE(networking_files); i++) {
         cleanup_free char *dest = xasprintf("/etc/%s", networking_files[i]);
-        if (spec_mount_present(spec, dest))
-            continue;
-        cleanup_free char *content = NULL;
-        if (i == 0)
-            content = netfiles_hostname_content(hostname);
-        else if (i == 1)
-            content = netfiles_hosts_content(hostname);
-        else
-            content = xstrdup(resolv_conf ? resolv_conf : "");
-        cleanup_free char *src = path_join(root, networking_files[i]);
-        if ((r = netfiles_write(src, content, err)) < 0)
-            return r;
-        add_bind_mount(spec, dest, src, ro);
+        if (!spec_mount_present(spec, dest))
+            which |= 1u << i;
     }
+    if ((r = netfiles_write_set(root, hostname, resolv_conf, which, err)) < 0)
+        return r;
+    spec_add_networking_mounts(spec, root);
     cleanup_free char *cg = xasprintf(POD_CGROUP_PARENT "/%s", id);
     spec_set_cgroups_path(spec, cg);
     spec_clear_windows(spec);

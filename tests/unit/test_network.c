@@ -336,9 +336,48 @@ static void test_dns_empty_items_dropped(void **state)
     nsreg_free(reg);
 }
 
+/* The one writer of a root's network files: only the files asked for, the
+ * hostname checked first (nothing written when it is bad). */
+static void test_write_set(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/gcs-unit-netset-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    cleanup_err gcs_err err = GCS_ERR_INIT;
+    assert_true(netfiles_write_set(dir, "bad\nname", "", NETFILE_ALL, &err) < 0);
+    err_clear(&err);
+    cleanup_free char *hn = xasprintf("%s/hostname", dir), *hosts = xasprintf("%s/hosts", dir),
+                      *rc = xasprintf("%s/resolv.conf", dir);
+    assert_int_equal(access(hn, F_OK), -1);
+    assert_int_equal(netfiles_write_set(dir, "pod1", "nameserver 10.0.0.10\n", NETFILE_HOSTNAME | NETFILE_RESOLV_CONF,
+                                        &err),
+                     0);
+    cleanup_free char *got = NULL;
+    assert_int_equal(read_file(hn, &got, NULL), 0);
+    assert_string_equal(got, "pod1\n");
+    free(got);
+    got = NULL;
+    assert_int_equal(read_file(rc, &got, NULL), 0);
+    assert_string_equal(got, "nameserver 10.0.0.10\n");
+    assert_int_equal(access(hosts, F_OK), -1); /* not asked for */
+    /* resolv.conf alone needs no hostname */
+    assert_int_equal(netfiles_write_set(dir, NULL, NULL, NETFILE_RESOLV_CONF, &err), 0);
+    assert_int_equal(netfiles_write_set(dir, "pod1", NULL, NETFILE_HOSTS, &err), 0);
+    free(got);
+    got = NULL;
+    assert_int_equal(read_file(hosts, &got, NULL), 0);
+    cleanup_free char *want = netfiles_hosts_content("pod1");
+    assert_string_equal(got, want);
+    unlink(hn);
+    unlink(hosts);
+    unlink(rc);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_set),
         cmocka_unit_test(test_resolv_conf),
         cmocka_unit_test(test_valid_hostnames),
         cmocka_unit_test(test_invalid_hostnames),
