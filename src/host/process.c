@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/path.h"
 #include "common/shellwords.h"
+#include "loop/spawn.h"
 #include "spec/spec.h"
 
 #include <errno.h>
@@ -431,14 +432,6 @@ fail:
     respond_err(req, &err);
 }
 
-static void reap_ignore(loop *l, pid_t pid, int status, void *data)
-{
-    (void)l;
-    (void)pid;
-    (void)status;
-    (void)data;
-}
-
 /* A: a process in the VM itself (4.4 case A). No shell: argv from
  * CommandArgs, else CommandLine split by shell-word rules. */
 static int uvm_argv(const msg_process_params *pp, char ***ret, gcs_err *err)
@@ -479,7 +472,9 @@ static void exec_uvm(bridge_req *req, host *h, const msg_exec *m)
     const msg_process_params *pp = &m->settings.process_parameters;
     gcs_err err = GCS_ERR_INIT;
     char **argv = NULL, **envp = NULL;
-    int master = -1, slave = -1, ep[2] = {-1, -1};
+    int master = -1, slave = -1;
+    cleanup_close int devnull = -1;
+    cleanup_free char *what = NULL;
     process *p = process_new(h, NULL, false);
     if (uvm_argv(pp, &argv, &err) < 0)
         goto fail;
@@ -489,66 +484,31 @@ static void exec_uvm(bridge_req *req, host *h, const msg_exec *m)
         goto fail;
     if (pp->emulate_console && relay_pty_open(&master, &slave, NULL, &err) < 0)
         goto fail;
-    if (pipe2(ep, O_CLOEXEC) < 0) {
-        err_errno(&err, HR_E_FAIL, errno, "pipe");
-        goto fail;
-    }
     const char *cwd = str_empty(pp->working_directory) ? "/" : pp->working_directory;
-    pid_t pid = fork();
-    if (pid < 0) {
-        err_errno(&err, HR_E_FAIL, errno, "fork");
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+        err_errno(&err, HR_E_FAIL, errno, "open /dev/null");
         goto fail;
     }
-    if (pid == 0) {
-        sigset_t all;
-        sigfillset(&all);
-        for (int s = 1; s < NSIG; s++)
-            signal(s, SIG_DFL);
-        sigprocmask(SIG_UNBLOCK, &all, NULL);
-        int fds[3];
-        int devnull = open("/dev/null", O_RDWR);
-        if (slave >= 0) {
-            setsid();
-            ioctl(slave, TIOCSCTTY, 0);
-            fds[0] = fds[1] = fds[2] = slave;
-        } else {
-            /* without a console the sockets themselves are 0/1/2 (1.3) */
-            fds[0] = p->conns.in >= 0 ? p->conns.in : devnull;
-            fds[1] = p->conns.out >= 0 ? p->conns.out : devnull;
-            fds[2] = p->conns.err >= 0 ? p->conns.err : devnull;
-        }
-        int tmp[3];
-        for (int i = 0; i < 3; i++)
-            tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
-        for (int i = 0; i < 3; i++)
-            dup2(tmp[i], i);
-        if (chdir(cwd) < 0) {
-            int e = errno;
-            (void)!write(ep[1], &e, sizeof(e));
-            _exit(127);
-        }
-        execvpe(argv[0], argv, envp);
-        int e = errno;
-        (void)!write(ep[1], &e, sizeof(e));
-        _exit(127);
+    /* without a console the host's sockets themselves are 0/1/2
+     * (docs/protocol.md §1.3) */
+    spawn_opts so = {.path = argv[0], .argv = argv, .envp = envp, .cwd = cwd, .search_path = true};
+    if (slave >= 0) {
+        so.fds[0] = so.fds[1] = so.fds[2] = slave;
+        so.setsid_ctty = true;
+    } else {
+        so.fds[0] = p->conns.in >= 0 ? p->conns.in : devnull;
+        so.fds[1] = p->conns.out >= 0 ? p->conns.out : devnull;
+        so.fds[2] = p->conns.err >= 0 ? p->conns.err : devnull;
     }
-    close(ep[1]);
-    ep[1] = -1;
-    int child_errno = 0;
-    ssize_t n;
-    do
-        n = read(ep[0], &child_errno, sizeof(child_errno));
-    while (n < 0 && errno == EINTR);
-    close(ep[0]);
-    ep[0] = -1;
+    what = xasprintf("start %s in the utility VM", argv[0]);
+    pid_t pid;
+    int r = spawn(h->l, &so, what, &pid, &err);
     if (slave >= 0)
         close(slave);
     slave = -1;
-    if (n == (ssize_t)sizeof(child_errno)) {
-        loop_child_watch(h->l, pid, reap_ignore, NULL);
-        err_errno(&err, HR_E_FAIL, child_errno, "start %s in the utility VM", argv[0]);
+    if (r < 0)
         goto fail;
-    }
     if (master >= 0) {
         p->relay = relay_pty_new(master);
         master = -1;
@@ -574,10 +534,6 @@ fail:
         close(master);
     if (slave >= 0)
         close(slave);
-    if (ep[0] >= 0)
-        close(ep[0]);
-    if (ep[1] >= 0)
-        close(ep[1]);
     shellwords_free(argv);
     shellwords_free(envp);
     process_free(p);

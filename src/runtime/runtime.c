@@ -1,9 +1,9 @@
 /* runtime.c — one asynchronous child process per runtime verb. */
 #include "runtime/runtime.h"
 
-#include "common/strmap.h"
-
 #include "common/log.h"
+#include "common/strmap.h"
+#include "loop/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +17,6 @@
 #define STATE_BASE "/var/run/gcsrunc"
 #define CAPTURE_MAX (4u << 20) /* ps of a huge container stays well below this */
 #define LOG_TAIL_MAX (256u << 10)
-
-extern char **environ;
 
 typedef struct buf {
     char *p;
@@ -514,51 +512,13 @@ static void on_writable(loop *l, int fd, uint32_t events, void *data)
 
 /* ---- spawning ---- */
 
-typedef struct spawn_opts {
+typedef struct invoke_opts {
     const runtime_stdio *stdio; /* NULL: capture stdout/stderr through pipes */
     const char *stdin_data;     /* fed through a pipe when non-NULL */
-} spawn_opts;
-
-/* Child side: only async-signal-safe calls until execve. */
-NORETURN static void child_exec(const char *path, char **argv, int fds[3], int ep)
-{
-    struct sigaction sa = {.sa_handler = SIG_DFL};
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-
-    /* Move sources above 2 first so dup2 onto 0..2 never clobbers one. */
-    for (int i = 0; i < 3; i++) {
-        fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-        if (fds[i] < 0)
-            goto fail;
-    }
-    for (int i = 0; i < 3; i++)
-        if (dup2(fds[i], i) < 0)
-            goto fail;
-    if (ep > 3)
-        close_range(3, (unsigned)ep - 1, 0);
-    close_range((unsigned)ep + 1, ~0u, 0);
-    execve(path, argv, environ);
-fail:;
-    int e = errno;
-    (void)!write(ep, &e, sizeof(e));
-    _exit(127);
-}
-
-static void ignore_exit(loop *l, pid_t pid, int status, void *data)
-{
-    (void)l;
-    (void)pid;
-    (void)status;
-    (void)data;
-}
+} invoke_opts;
 
 static int invoke(runtime *rt, argv_b *args, const char *verb, const char *id, const char *log_path,
-                  const spawn_opts *o, runtime_done_fn done, void *data, gcs_err *err)
+                  const invoke_opts *o, runtime_done_fn done, void *data, gcs_err *err)
 {
     cleanup_free char *what = xasprintf("%s %s %s", rt->name, verb, id);
     if (!rt->path && !(rt->path = resolve_binary(rt->binary)))
@@ -569,9 +529,9 @@ static int invoke(runtime *rt, argv_b *args, const char *verb, const char *id, c
     cleanup_close int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0)
         return err_errno(err, HR_E_FAIL, errno, "%s: open /dev/null", what);
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, ep[2] = {-1, -1};
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1};
     int r = 0;
-    if (pipe2(ep, O_CLOEXEC) < 0 || (!o->stdio && (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)) ||
+    if ((!o->stdio && (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)) ||
         (o->stdin_data && pipe2(inp, O_CLOEXEC) < 0)) {
         r = err_errno(err, HR_E_FAIL, errno, "%s: pipe", what);
         goto out;
@@ -591,26 +551,10 @@ static int invoke(runtime *rt, argv_b *args, const char *verb, const char *id, c
 
     off_t log_start = file_size(log_path);
     uint64_t start = now_ns();
-    pid_t pid = fork();
-    if (pid < 0) {
-        r = err_errno(err, HR_E_FAIL, errno, "%s: fork", what);
+    spawn_opts so = {.path = rt->path, .argv = args->v, .fds = {fds[0], fds[1], fds[2]}};
+    pid_t pid;
+    if ((r = spawn(rt->l, &so, what, &pid, err)) < 0)
         goto out;
-    }
-    if (pid == 0)
-        child_exec(rt->path, args->v, fds, ep[1]);
-
-    close(ep[1]);
-    ep[1] = -1;
-    int child_errno = 0;
-    ssize_t n;
-    do
-        n = read(ep[0], &child_errno, sizeof(child_errno));
-    while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof(child_errno)) {
-        loop_child_watch(rt->l, pid, ignore_exit, NULL); /* the loop reaps it */
-        r = err_errno(err, HR_E_FAIL, child_errno, "%s: exec %s", what, rt->path);
-        goto out;
-    }
 
     inv *v = xzalloc(sizeof(*v));
     v->rt = rt;
@@ -655,8 +599,6 @@ out:
             close(errp[i]);
         if (inp[i] >= 0)
             close(inp[i]);
-        if (ep[i] >= 0)
-            close(ep[i]);
     }
     return r;
 }
@@ -709,7 +651,7 @@ int runtime_create(runtime *rt, const char *id, const char *bundle, const char *
     }
     argv_add(&a, id);
     static const runtime_stdio null_stdio = {-1, -1, -1};
-    spawn_opts o = {.stdio = stdio ? stdio : &null_stdio};
+    invoke_opts o = {.stdio = stdio ? stdio : &null_stdio};
     r = invoke(rt, &a, "create", id, log, &o, done, data, err);
     argv_free(&a);
     if (r == 0)
@@ -731,7 +673,7 @@ static int simple(runtime *rt, const char *verb, const char *id, const char *con
     argv_add(&a, id);
     for (; tail && *tail; tail++)
         argv_add(&a, *tail);
-    spawn_opts o = {.stdin_data = stdin_data};
+    invoke_opts o = {.stdin_data = stdin_data};
     r = invoke(rt, &a, verb, id, log, &o, done, data, err);
     argv_free(&a);
     return r;
@@ -782,7 +724,7 @@ int runtime_exec(runtime *rt, const char *id, const char *process_json_path, con
     }
     argv_add(&a, id);
     static const runtime_stdio null_stdio = {-1, -1, -1};
-    spawn_opts o = {.stdio = stdio ? stdio : &null_stdio};
+    invoke_opts o = {.stdio = stdio ? stdio : &null_stdio};
     r = invoke(rt, &a, "exec", id, log, &o, done, data, err);
     argv_free(&a);
     return r;
