@@ -9,7 +9,7 @@
 #   make check-all     check + check-asan + fuzz-smoke + check-uvm + check-standalone
 #                      (what CI runs)
 #   make check-standalone  make check in a fresh clone of HEAD, alone in an empty
-#                      temporary directory (no ../shared or anything beside it)
+#                      temporary directory (nothing beside the clone)
 #   make demo          the demo
 #   make bench         the benchmarks under bench/
 #   make uvm           build/uvm/{vmlinuz,initrd.img}: gcs in a utility VM image

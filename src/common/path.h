@@ -3,7 +3,7 @@
  * Every returned string is malloc'd and owned by the caller. Nothing here
  * touches the filesystem: "clean" is purely lexical (no symlinks resolved).
  * Containment is ALWAYS separator-aware: "/a/bc" is not within "/a/b"
- * (pod-model.md 7.3 item 8); use path_is_within for every such check. */
+ * (docs/differences.md D-8); use path_is_within for every such check. */
 #pragma once
 
 #include "common/err.h"

@@ -1,12 +1,12 @@
 /* container.c — CreateContainer and DeleteContainerState for every kind of
- * container (pod-model.md 1.3, 1.4, 3, 5.3, 5.5; bridge-protocol.md 4.1,
- * 4.11).
+ * container (docs/pod-model.md §1.3, §1.4, §3, §5.3, §5.5; docs/protocol.md
+ * §4.1, §4.11).
  *
  * Create validates every host-supplied ID and path before it touches the
- * filesystem (7.3 item 2), reserves the pod entry before building anything
- * under a shared root (7.3 item 3), runs the runtime's create step as an
- * asynchronous child, and on any failure undoes exactly what it did,
- * including a runtime container it created (7.3 items 4, 5). Delete is
+ * filesystem (docs/differences.md D-2), reserves the pod entry before
+ * building anything under a shared root (D-3), runs the runtime's create
+ * step as an asynchronous child, and on any failure undoes exactly what it
+ * did, including a runtime container it created (D-4, D-5). Delete is
  * complete and can be called twice. */
 #include "host/host_internal.h"
 #include "host/resources.h"
@@ -124,7 +124,7 @@ void host_remove_tree(const char *path, const char *what, gcs_err *err)
     }
 }
 
-/* pod-model.md 5.5 step 5.7: the V2 pod directory goes once it is empty. */
+/* docs/pod-model.md §5.5 step 7: the V2 pod directory goes once it is empty. */
 void host_remove_v2_pod_dir(const char *bundle)
 {
     if (!path_is_within(POD_V2_ROOT_PREFIX, bundle))
@@ -467,7 +467,7 @@ static char *standalone_resolv(host *h, const char *nsid)
     return resolv;
 }
 
-/* Per-kind setup (pod-model.md 5.3 step 5). */
+/* Per-kind setup (docs/pod-model.md §5.3 step 5). */
 static int setup_kind(host *h, container *c, gcs_err *err)
 {
     int r;
@@ -475,7 +475,7 @@ static int setup_kind(host *h, container *c, gcs_err *err)
     switch (c->cls.kind) {
     case POD_KIND_SANDBOX:
     case POD_KIND_VPOD_SANDBOX: {
-        /* 7.3 item 3: the pod entry is reserved before anything is built under
+        /* docs/differences.md D-3: the pod entry is reserved before anything is built under
          * its root, so a second sandbox for the same (virtual) pod touches
          * nothing of the live one. */
         if (strmap_contains(h->pods, sid))
@@ -588,7 +588,7 @@ static int validate_settings(host *h, const char *id, const msg_create *m, gcs_e
     const msg_container_settings *cs = &m->config;
     if (!m->has_config)
         return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "ContainerConfig is missing");
-    /* bridge-protocol.md 4.1.1: schema >= 2.1 */
+    /* docs/protocol.md §4.1: schema >= 2.1 */
     if (cs->schema_version.major < 2 || (cs->schema_version.major == 2 && cs->schema_version.minor < 1))
         return err_set(err, HR_VMCOMPUTE_INVALID_JSON, "unsupported schema version %u.%u (need 2.1 or later)",
                        cs->schema_version.major, cs->schema_version.minor);
@@ -701,9 +701,9 @@ void host_handle_delete(bridge_req *req, void *ctx)
         err_clear(&err);
         return;
     }
-    /* Deliberate difference (7.3 item 14): a running container is refused
+    /* Deliberate difference (docs/differences.md D-14): a running container is refused
      * and stays registered with all its files, instead of losing its bundle
-     * under a live process (test_delete_running_container_refused). */
+     * under a live process (tests/system/test_processes.py::test_waits_on_unknown_and_errors). */
     if (c->state == CTR_RUNNING) {
         bridge_respond_hr(req, HR_VMCOMPUTE_INVALID_STATE,
                           "cannot delete container %s: it is still running (kill it and wait for it first)", c->id);

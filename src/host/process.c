@@ -1,6 +1,6 @@
 /* process.c — ExecuteProcess, WaitForProcess, SignalProcess, Shutdown*,
  * ResizeConsole, GetProperties and the container exit notification
- * (bridge-protocol.md 1.3, 4.3-4.8, 5; pod-model.md 5.4).
+ * (docs/protocol.md §1.3, §4.3-4.8, §5; docs/pod-model.md §5.4).
  *
  * A process is complete when it has exited and its output relays have
  * finished; only then do waits answer, so the host sees all output, EOF,
@@ -185,7 +185,7 @@ static void on_process_exit(loop *l, pid_t pid, int status, void *data)
         log_if_oom_killed(c);
         if (c->state == CTR_CREATED || c->state == CTR_RUNNING)
             c->state = CTR_TERMINATED;
-        /* pod-model.md 5.4 wait step 2: without its own pid namespace, the
+        /* docs/pod-model.md §5.4: without its own pid namespace, the
          * container's other processes would outlive init */
         if (!c->owns_pidns) {
             gcs_err e = GCS_ERR_INIT;
@@ -401,7 +401,7 @@ static void exec_container(bridge_req *req, host *h, container *c, const msg_exe
         err_errno(&err, HR_E_FAIL, -r, "write %s", p->exec_json);
         goto fail;
     }
-    /* bridge-protocol.md 1.3: dial the host's ports before answering */
+    /* docs/protocol.md §1.3: dial the host's ports before answering */
     if (stdio_connect(h->t, &m->settings.vsock_stdio_relay_settings, pp->create_stdin_pipe, pp->create_stdout_pipe,
                       pp->create_stderr_pipe, &p->conns, &err) < 0)
         goto fail;

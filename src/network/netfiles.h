@@ -1,4 +1,4 @@
-/* netfiles.h — the networking files a sandbox root holds (pod-model.md 2.4,
+/* netfiles.h — the networking files a sandbox root holds (docs/pod-model.md §2.4,
  * 3.4 steps 2, 3, 5): hostname validation and the exact content of
  * `hostname`, `hosts` and `resolv.conf`. Pure except netfiles_write. */
 #pragma once

@@ -1,4 +1,4 @@
-/* nsreg.h — the in-memory network-namespace registry (pod-model.md 5.7).
+/* nsreg.h — the in-memory network-namespace registry (docs/pod-model.md §5.7).
  *
  * Namespaces are keyed by the host's namespace ID, lower-cased. Each holds
  * the NICs the host added (in order) and the PID of the container whose

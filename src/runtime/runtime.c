@@ -137,7 +137,7 @@ static char *resolve_binary(const char *bin)
     return NULL;
 }
 
-/* ---- paths (pod-model.md 6.H) ---- */
+/* ---- paths (upstream internal/guest/runtime/runc) ---- */
 
 char *runtime_log_path(const char *bundle)
 {

@@ -16,7 +16,7 @@
  * id; delete forgets it). The error text given to the caller is the last
  * error-level message the runtime appended to that log during this call, else
  * the last meaningful line of its stderr, as "<runtime> <verb> <id>: <text>"
- * with runtime_error_hresult(<text>) as the HRESULT (bridge-protocol.md 6.2).
+ * with runtime_error_hresult(<text>) as the HRESULT (docs/protocol.md §6.2).
  *
  * create and exec give the runtime the caller's stdio fds (or /dev/null):
  * without a terminal the container inherits them, so the runtime's stderr is
@@ -73,18 +73,18 @@ size_t runtime_inflight(const runtime *rt);
 /* Each returns 0 and calls done later, or <0 with err set (done is then never
  * called) when the runtime could not be started at all. */
 
-/* create --bundle B --pid-file P [--no-pivot] [--console-socket S] <id>  (pod-model.md 5.3 step 13) */
+/* create --bundle B --pid-file P [--no-pivot] [--console-socket S] <id>  (docs/pod-model.md §5.3 step 8) */
 int runtime_create(runtime *rt, const char *id, const char *bundle, const char *pid_file,
                    const char *console_socket, const runtime_stdio *stdio, runtime_done_fn done,
                    void *data, gcs_err *err);
-/* start <id>  (pod-model.md 5.4 Start step 5) */
+/* start <id>  (docs/pod-model.md §5.4) */
 int runtime_start(runtime *rt, const char *id, runtime_done_fn done, void *data, gcs_err *err);
-/* kill [--all] <id> <signo>: the signal as a number (pod-model.md 5.4 Shutdown) */
+/* kill [--all] <id> <signo>: the signal as a number (docs/pod-model.md §5.4) */
 int runtime_kill(runtime *rt, const char *id, int signo, bool all, runtime_done_fn done, void *data,
                  gcs_err *err);
 /* delete [--force] <id>; forgets the id's log path whatever the outcome */
 int runtime_delete(runtime *rt, const char *id, bool force, runtime_done_fn done, void *data, gcs_err *err);
-/* exec -d --process P --pid-file F [--console-socket S] <id>  (pod-model.md 5.4 Exec step 4) */
+/* exec -d --process P --pid-file F [--console-socket S] <id>  (docs/pod-model.md §5.4) */
 int runtime_exec(runtime *rt, const char *id, const char *process_json_path, const char *pid_file,
                  const char *console_socket, const runtime_stdio *stdio, runtime_done_fn done, void *data,
                  gcs_err *err);
@@ -96,7 +96,7 @@ int runtime_update(runtime *rt, const char *id, const char *resources_json, runt
 /* state <id>: the state JSON in res->out */
 int runtime_state(runtime *rt, const char *id, runtime_done_fn done, void *data, gcs_err *err);
 
-/* <bundle>/runc.log (pod-model.md 6.H cases 93, 95). Caller frees. */
+/* <bundle>/runc.log (upstream internal/guest/runtime/runc/runc_test.go). Caller frees. */
 char *runtime_log_path(const char *bundle);
 /* /var/run/gcsrunc/<id> (case 94) and /var/run/gcsrunc/<id>/<pid>. Caller frees. */
 char *runtime_state_dir(const char *id);

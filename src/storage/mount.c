@@ -1,5 +1,5 @@
 /* mount.c — bind, propagation, tmpfs/hugetlbfs and the unmount primitives
- * that container deletion uses (pod-model.md 5.5 step 5, 6.K). */
+ * that container deletion uses (docs/pod-model.md §5.5; upstream internal/guest/storage/mount.go). */
 #include "storage/storage.h"
 #include "storage/storage_internal.h"
 
@@ -61,7 +61,7 @@ int storage_mount_tmpfs(const char *dir, const char *data, gcs_err *err)
     int r = storage_is_mountpoint(dir, &mounted, err);
     if (r < 0)
         return err_wrap(err, r, "mount tmpfs on %s", dir);
-    /* pod-model.md 7.3 item 15: mounting on a mount point stacks and hides
+    /* docs/differences.md D-15: mounting on a mount point stacks and hides
      * the data below; upstream's EBUSY check never fires. */
     if (mounted)
         return storage_errf(err, HR_E_FAIL, -EBUSY, "mount tmpfs on %s: already mounted", dir);

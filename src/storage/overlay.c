@@ -1,5 +1,5 @@
 /* overlay.c — the CombinedLayers overlay and the bundle-to-scratch bind
- * (bridge-protocol.md 4.9 "LCOWCombinedLayers", pod-model.md 3.5). */
+ * (docs/protocol.md §4.9 "CombinedLayers", docs/pod-model.md §3.5). */
 #include "storage/storage.h"
 #include "storage/storage_internal.h"
 

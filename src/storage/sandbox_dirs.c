@@ -1,5 +1,5 @@
 /* sandbox_dirs.c — the mount directories of a sandbox root
- * (pod-model.md 3.4 steps 7-10, 3.6) and their teardown (5.5 step 5.2). */
+ * (docs/pod-model.md §3.4 steps 10-13, §3.6) and their teardown (docs/pod-model.md §5.6 step 1). */
 #include "storage/storage.h"
 #include "storage/storage_internal.h"
 
@@ -62,7 +62,7 @@ static int self_bind(struct step *s, gcs_err *err)
 static int setup_steps(struct step *steps, gcs_err *err)
 {
     int r;
-    /* pod-model.md 3.4 step 7 */
+    /* docs/pod-model.md §3.4 step 10 */
     if ((r = make_dir(&steps[DIR_MOUNTS], 0755, err)) < 0 || (r = self_bind(&steps[DIR_MOUNTS], err)) < 0)
         return r;
     /* step 8: tmpfs, then the self-bind on top of it */
@@ -98,7 +98,7 @@ int storage_sandbox_dirs_setup(const char *root, gcs_err *err)
 
     int r = 0;
     /* A second setup on a live root would stack binds and a tmpfs over the
-     * first sandbox's (pod-model.md 7.3 items 3 and 15): refuse before
+     * first sandbox's (docs/differences.md D-3, D-15): refuse before
      * touching anything. */
     for (size_t i = 0; i < DIR_LOGS && r == 0; i++) {
         bool mounted = false;
@@ -106,7 +106,7 @@ int storage_sandbox_dirs_setup(const char *root, gcs_err *err)
             r = storage_errf(err, HR_E_FAIL, -EBUSY, "%s: already mounted", steps[i].path);
     }
     if (r == 0 && (r = setup_steps(steps, err)) < 0)
-        undo(steps, DIR_COUNT); /* pod-model.md 7.3 item 5 */
+        undo(steps, DIR_COUNT); /* docs/differences.md D-5 */
     for (size_t i = 0; i < DIR_COUNT; i++)
         free(steps[i].path);
     if (r < 0)

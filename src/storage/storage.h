@@ -1,10 +1,10 @@
-/* storage.h — directories, mounts and overlays in the guest (pod-model.md 3.4-3.6, 5.5).
+/* storage.h — directories, mounts and overlays in the guest (docs/pod-model.md §3.4-3.6, §5.5).
  *
  * Contract: every function is synchronous, returns 0 or a negative errno and
  * fills err on failure. Paths are absolute; the mount table is read from
  * /proc/self/mountinfo, mount points are compared after resolving symlinks
  * (realpath) when the path exists, and "under P" always means "equal to P or
- * starting with P + '/'" (pod-model.md 7.3 item 8). Removal never follows a
+ * starting with P + '/'" (docs/differences.md D-8). Removal never follows a
  * symlink and never descends into another mount: a mount point inside a tree
  * is an error, not something to empty. Nothing here keeps state. */
 #pragma once
@@ -65,12 +65,12 @@ int storage_make_rshared(const char *path, gcs_err *err);
 int storage_self_bind_rshared(const char *dir, gcs_err *err);
 /* tmpfs (source "tmpfs", no flags, data may be NULL) on dir. Refuses with
  * -EBUSY "already mounted" when something is mounted exactly at dir, instead of
- * stacking a second tmpfs that hides the first (pod-model.md 7.3 item 15). */
+ * stacking a second tmpfs that hides the first (docs/differences.md D-15). */
 int storage_mount_tmpfs(const char *dir, const char *data, gcs_err *err);
 /* hugetlbfs with "pagesize=<pagesize>" on dir (dir must exist). */
 int storage_mount_hugetlbfs(const char *dir, const char *pagesize, gcs_err *err);
 
-/* Upstream UnmountPath (pod-model.md 6.K cases 118-126): missing path ->
+/* Upstream UnmountPath (upstream internal/guest/storage/mount_test.go): missing path ->
  * success; umount2(path, 0) up to 5 times until EINVAL (not mounted, success);
  * other errors returned. Still mounted after 5 -> -EBUSY (upstream only warns).
  * With remove_dir, storage_remove_all(path) afterwards. */
@@ -82,7 +82,7 @@ int storage_unmount_all_under(const char *path, gcs_err *err);
 /* The same against a mount table the caller read once (NULL: read it now). */
 int storage_unmount_all_under_in(const storage_mount *mounts, size_t nmounts, const char *path, gcs_err *err);
 
-/* ---- overlay and bundle (overlay.c; bridge-protocol.md 4.9, pod-model.md 3.5) ---- */
+/* ---- overlay and bundle (overlay.c; docs/protocol.md §4.9, docs/pod-model.md §3.5) ---- */
 
 /* Overlay at target (created 0755 if missing; removed again on failure if it
  * was created here). lowerdir = lowers joined by ':' in the given order (first
@@ -96,22 +96,22 @@ int storage_overlay_mount(const char *const *lowers, size_t n, const char *scrat
 /* CombinedLayers Remove: storage_unmount(target, remove_dir = true). */
 int storage_overlay_unmount(const char *target, gcs_err *err);
 
-/* pod-model.md 3.5: a bind is needed when scratch is non-empty and not equal to
+/* docs/pod-model.md §3.5: a bind is needed when scratch is non-empty and not equal to
  * or under bundle_dir (lexical, after cleaning). */
 bool storage_bundle_needs_scratch_bind(const char *bundle_dir, const char *scratch);
 /* Create <scratch>/bundle and bundle_dir (0755) and bind the first onto the second. */
 int storage_bundle_bind(const char *scratch, const char *bundle_dir, gcs_err *err);
-/* Undo: detach the bind from bundle_dir, keep the directory (pod-model.md 5.5 step 5.4). */
+/* Undo: detach the bind from bundle_dir, keep the directory (docs/pod-model.md §5.5 step 5). */
 int storage_bundle_unbind(const char *bundle_dir, gcs_err *err);
 
-/* ---- sandbox root (sandbox_dirs.c; pod-model.md 3.4 steps 7-10, 3.6) ---- */
+/* ---- sandbox root (sandbox_dirs.c; docs/pod-model.md §3.4 steps 10-13, §3.6) ---- */
 
 /* Under root (which must exist): sandboxMounts (self-bind rshared),
  * sandboxTmpfsMounts (tmpfs, then self-bind rshared), hugepages (self-bind
  * rshared), logs (0777 with umask 0). On failure everything done so far is
- * undone, mounts and directories (fix of pod-model.md 7.3 item 5). */
+ * undone, mounts and directories (fix of docs/differences.md D-5). */
 int storage_sandbox_dirs_setup(const char *root, gcs_err *err);
 /* The inverse of setup: unmount everything under each of the three mount
- * directories (deepest first, pod-model.md 5.5 step 5.2), remove them, then
+ * directories (deepest first, docs/pod-model.md §5.6 step 1), remove them, then
  * remove logs. Keeps going on failure. Idempotent (missing parts are fine). */
 int storage_sandbox_dirs_teardown(const char *root, gcs_err *err);
