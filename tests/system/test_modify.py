@@ -27,6 +27,19 @@ def expect(msg, hr, text=None):
         assert text in msg["ErrorMessage"], msg["ErrorMessage"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _run_mounts_dir():
+    """/run/mounts (where the scratch disks stand in) is made by these tests
+    if it is missing; it goes again when they are done."""
+    existed = os.path.isdir("/run/mounts")
+    yield
+    if not existed:
+        try:
+            os.rmdir("/run/mounts")
+        except OSError:
+            pass
+
+
 # (resource type, a request type its row accepts, one it refuses)
 NOT_YET = [("MappedVirtualDisk", "Add", "Update"), ("SCSIDevice", "Remove", "Add"),
            ("MappedDirectory", "Remove", "Update"), ("VPMemDevice", "Add", "PreAdd"),

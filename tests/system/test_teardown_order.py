@@ -59,6 +59,19 @@ def start_detached(env, cid):
     return ok(podlib.execute(env.conn, cid, st))["ProcessId"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _run_mounts_dir():
+    """/run/mounts (where the scratch disks stand in) is made by these tests
+    if it is missing; it goes again when they are done."""
+    existed = os.path.isdir("/run/mounts")
+    yield
+    if not existed:
+        try:
+            os.rmdir("/run/mounts")
+        except OSError:
+            pass
+
+
 LAYOUTS = ["v1", "v2", "flat"]
 ORDERS = ["v2", "v1", "delete-first"]
 
