@@ -63,7 +63,8 @@ int read_pid_file(const char *path, pid_t *ret, gcs_err *err)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || errno || end == s || v <= 0 || v > INT_MAX || (*end && !(end[0] == '\n' && end[1] == '\0')))
+    bool tail_ok = *end == '\0' || (end[0] == '\n' && end[1] == '\0');
+    if (s[0] < '0' || s[0] > '9' || errno || v <= 0 || v > INT_MAX || !tail_ok)
         return err_set(err, HR_E_FAIL, "bad pid file %s", path);
     *ret = (pid_t)v;
     return 0;

@@ -9,12 +9,11 @@
  * did, including a runtime container it created (D-4, D-5). Delete is
  * complete and can be called twice. */
 #include "host/host_internal.h"
-#include "host/resources.h"
 
 #include "common/fsutil.h"
 #include "common/log.h"
-#include "hostpath/hostpath.h"
 #include "common/path.h"
+#include "hostpath/hostpath.h"
 #include "network/netfiles.h"
 #include "pod/annotations.h"
 #include "pod/paths.h"
@@ -188,7 +187,6 @@ static void teardown_files(teardown *td)
                 p->scratch = xstrdup(c->scratch);
         } else {
             uvmstate_unwind(h->mounts, c->bundle, NULL, &e);
-            resources_release(h, c->bundle);
         }
         if (err_isset(&e) && !err_isset(&td->err))
             err_move(&td->err, &e);

@@ -128,9 +128,9 @@ void host_shutdown(host *h)
         pod_teardown(h, v, &e);
         err_clear(&e);
     }
-    /* what the resources made for the host, then anything else the ledger
-     * still holds, newest first */
-    resources_release(h, NULL);
+    /* what the resources hold outside the ledger, then every mount the
+     * ledger still holds, newest first */
+    resources_release(h);
     if (uvmstate_count(h->mounts) > 0) {
         cleanup_err gcs_err e = GCS_ERR_INIT;
         log_info("unmounting what the host left mounted", KV_U("count", uvmstate_count(h->mounts)));

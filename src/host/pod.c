@@ -119,7 +119,8 @@ int pod_teardown(host *h, pod *p, gcs_err *err)
     }
     sandbox_root_unregister(h->roots, sid);
     /* the entry under the sandbox container's id, if it is still ours */
-    const char *alias = p->sandbox_cid && !streq(p->sandbox_cid, sid) ? sandbox_root_lookup(h->roots, p->sandbox_cid) : NULL;
+    const char *alias =
+        p->sandbox_cid && !streq(p->sandbox_cid, sid) ? sandbox_root_lookup(h->roots, p->sandbox_cid) : NULL;
     if (alias && p->root && streq(alias, p->root))
         sandbox_root_unregister(h->roots, p->sandbox_cid);
     log_info("pod removed", KV_S("pod", sid));

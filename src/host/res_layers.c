@@ -6,9 +6,10 @@
  *
  * State: entries of the mount ledger (h->mounts) owned by "CombinedLayers":
  * the overlay at ContainerRootPath and the bundle bind. Remove takes the
- * overlay off; the bind goes with it unless a registered container still
- * has that bundle, whose teardown then releases it after the runtime is done
- * with the bundle. */
+ * overlay off; the bind goes with it unless the ledger names a container
+ * whose rootfs the overlay is: that container's teardown walks the ledger
+ * and takes the bind off once the runtime is done with the bundle. Agent
+ * exit unwinds what is left (host_shutdown), so there is no release here. */
 #include "host/resources.h"
 
 #include "common/log.h"
@@ -35,21 +36,11 @@ static int unmount_bundle_bind(const char *path, void *data, gcs_err *err)
     return r;
 }
 
-static bool bundle_has_container(host *h, const char *bundle_dir)
-{
-    strmap_iter it = STRMAP_ITER_INIT;
-    void *v;
-    while (strmap_next(h->containers, &it, NULL, &v)) {
-        cleanup_free char *b = path_clean(((container *)v)->bundle);
-        if (streq(b, bundle_dir))
-            return true;
-    }
-    return false;
-}
-
 static int layers_remove(host *h, const char *target, gcs_err *err)
 {
     int r;
+    /* a container still registered with this rootfs keeps the bundle's bind */
+    bool has_user = uvmstate_user(h->mounts, target) != NULL;
     if (uvmstate_has(h->mounts, target))
         r = uvmstate_unmount(h->mounts, target, err);
     else
@@ -57,7 +48,7 @@ static int layers_remove(host *h, const char *target, gcs_err *err)
     if (r < 0)
         return r;
     cleanup_free char *bundle_dir = path_dir(target);
-    if (uvmstate_has(h->mounts, bundle_dir) && !bundle_has_container(h, bundle_dir)) {
+    if (uvmstate_has(h->mounts, bundle_dir) && !has_user) {
         cleanup_err gcs_err e = GCS_ERR_INIT;
         if (uvmstate_unmount(h->mounts, bundle_dir, &e) < 0)
             log_warn("cannot detach the bundle from its scratch", KV_S("bundle", bundle_dir),
@@ -121,19 +112,9 @@ static int layers_apply(res_call *call, gcs_err *err)
     return call->request == REQ_REMOVE ? layers_remove(call->h, target, err) : layers_add(call->h, target, s, err);
 }
 
-/* Container teardown (under = its bundle) and agent exit (NULL): the
- * overlays and binds this resource made come off, newest first. */
-static void layers_release(host *h, const char *under)
-{
-    cleanup_err gcs_err e = GCS_ERR_INIT;
-    if (uvmstate_unwind(h->mounts, under, OWNER, &e) < 0)
-        log_warn("cannot unmount a container rootfs", KV_S("under", under ? under : "/"), KV_S("error", err_msg(&e)));
-}
-
 const resource_def res_combined_layers_def = {
     .type = RES_COMBINED_LAYERS,
     .targets = RES_ON_VM,
     .requests = REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE),
     .apply = layers_apply,
-    .release = layers_release,
 };

@@ -41,9 +41,9 @@ static int pod_memory_apply(res_call *call, gcs_err *err)
     return 0;
 }
 
-static void pod_memory_release(host *h, const char *under)
+static void pod_memory_release(host *h)
 {
-    if (under || !h->limit_timer)
+    if (!h->limit_timer)
         return;
     loop_timer_cancel(h->l, h->limit_timer);
     h->limit_timer = NULL;

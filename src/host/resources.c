@@ -37,11 +37,11 @@ static const resource_def *find_row(enum msg_resource type)
     return NULL;
 }
 
-void resources_release(host *h, const char *under)
+void resources_release(host *h)
 {
     for (size_t i = 0; i < ARRAY_SIZE(table); i++)
         if (table[i]->release)
-            table[i]->release(h, under);
+            table[i]->release(h);
 }
 
 static void answer(bridge_req *req, const gcs_err *err)

@@ -20,7 +20,8 @@
 #define RES_ON_CONTAINER 2u
 /* resource_def.requests: a bit per enum msg_request_type */
 #define REQ_BIT(t) (1u << (t))
-#define REQ_ANY (REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE) | REQ_BIT(REQ_UPDATE) | REQ_BIT(REQ_PREADD) | REQ_BIT(REQ_OTHER))
+#define REQ_ANY                                                                                                   \
+    (REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE) | REQ_BIT(REQ_UPDATE) | REQ_BIT(REQ_PREADD) | REQ_BIT(REQ_OTHER))
 
 /* A handler returns RES_PENDING when it finishes later with res_call_done. */
 #define RES_PENDING 1
@@ -42,9 +43,10 @@ typedef struct resource_def {
     unsigned requests; /* REQ_BIT()s */
     /* 0: done; RES_PENDING: res_call_done follows; <0: failed (err set). */
     int (*apply)(res_call *call, gcs_err *err);
-    /* Take off what this resource made within `under` (NULL: everything,
-     * at agent exit). Container teardown and host_shutdown call it. */
-    void (*release)(host *h, const char *under);
+    /* Release what the resource holds outside the mount ledger (timers,
+     * devices), at agent exit. Mounts need none: container teardown and
+     * agent exit walk the ledger, whose entries carry their own unmount. */
+    void (*release)(host *h);
 } resource_def;
 
 /* Finish a call that returned RES_PENDING (err NULL: success); frees call. */
@@ -52,8 +54,8 @@ void res_call_done(res_call *call, const gcs_err *err);
 
 /* The ModifySettings handler of the bridge. */
 void host_handle_modify(bridge_req *req, void *ctx);
-/* Every resource's release, for what lies within under (NULL: all). */
-void resources_release(host *h, const char *under);
+/* Every resource's release (agent exit). */
+void resources_release(host *h);
 
 /* The rows, one per file. */
 extern const resource_def res_combined_layers_def;      /* res_layers.c */

@@ -195,14 +195,20 @@ int uvmstate_remove_rw(uvmstate *t, const char *mount_path, const char *source, 
     return 0;
 }
 
-int uvmstate_remove_ro(uvmstate *t, const char *mount_path, const char *source, gcs_err *err)
+/* Removal of a kind with no checks beyond find_for_remove's. */
+static int remove_plain(uvmstate *t, enum dev_kind kind, const char *mount_path, const char *source, gcs_err *err)
 {
     dev *d;
-    int r = find_for_remove(t, DEV_RO, mount_path, source, &d, err);
+    int r = find_for_remove(t, kind, mount_path, source, &d, err);
     if (r < 0 || !d)
         return r;
     strmap_del(t->devs, d->path);
     return 0;
+}
+
+int uvmstate_remove_ro(uvmstate *t, const char *mount_path, const char *source, gcs_err *err)
+{
+    return remove_plain(t, DEV_RO, mount_path, source, err);
 }
 
 /* Take a use on the innermost mount containing path, recording it in o. */
@@ -334,12 +340,7 @@ int uvmstate_add_bind(uvmstate *t, const char *mount_path, const char *source, g
 
 int uvmstate_remove_bind(uvmstate *t, const char *mount_path, const char *source, gcs_err *err)
 {
-    dev *d;
-    int r = find_for_remove(t, DEV_BIND, mount_path, source, &d, err);
-    if (r < 0 || !d)
-        return r;
-    strmap_del(t->devs, d->path);
-    return 0;
+    return remove_plain(t, DEV_BIND, mount_path, source, err);
 }
 
 static dev *lookup(const uvmstate *t, const char *path)

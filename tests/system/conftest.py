@@ -180,3 +180,16 @@ def _check_no_leaks(env):
                                 capture_output=True, text=True).stdout.split()
         left += [f"hidden cgroup dir unified/{d}" for d in hidden if d in ("pods", "gcs")]
     assert not left, "left behind: " + ", ".join(left) + "\n" + env.agent.log()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def run_mounts_dir():
+    """/run/mounts, where tests stand in scratch disks, is made by the tests
+    that use it when it is missing, and goes again when they are done."""
+    existed = os.path.isdir("/run/mounts")
+    yield "/run/mounts"
+    if not existed:
+        try:
+            os.rmdir("/run/mounts")
+        except OSError:
+            pass

@@ -10,6 +10,8 @@ import pytest
 import podlib
 from gcsproto import ALREADY_EXISTS, E_FAIL, E_NOTIMPL, INVALID_JSON, NULL_ID, SYSTEM_NOT_FOUND
 
+pytestmark = pytest.mark.usefixtures("run_mounts_dir")  # conftest.py
+
 local_only = pytest.mark.skipif(os.environ.get("GCS_TEST_TARGET", "local") == "uvm",
                                 reason="host-only: reads the agent's mount table after it exits")
 
@@ -25,19 +27,6 @@ def expect(msg, hr, text=None):
     assert msg["Result"] == hr, msg
     if text:
         assert text in msg["ErrorMessage"], msg["ErrorMessage"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _run_mounts_dir():
-    """/run/mounts (where the scratch disks stand in) is made by these tests
-    if it is missing; it goes again when they are done."""
-    existed = os.path.isdir("/run/mounts")
-    yield
-    if not existed:
-        try:
-            os.rmdir("/run/mounts")
-        except OSError:
-            pass
 
 
 # (resource type, a request type its row accepts, one it refuses)

@@ -17,7 +17,6 @@ Orders:
                 are never removed (internal/hcsoci/resources_lcow.go)
   delete-first  delete, then Remove, for each
 """
-import os
 import uuid
 
 import pytest
@@ -25,6 +24,8 @@ import pytest
 import podlib
 from gcsproto import NULL_ID, SYSTEM_NOT_FOUND
 from podlib import Stdio
+
+pytestmark = pytest.mark.usefixtures("run_mounts_dir")  # conftest.py
 
 
 def ok(msg):
@@ -57,19 +58,6 @@ class Ctr:
 def start_detached(env, cid):
     st = Stdio(env, stdout=False, stderr=False)
     return ok(podlib.execute(env.conn, cid, st))["ProcessId"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _run_mounts_dir():
-    """/run/mounts (where the scratch disks stand in) is made by these tests
-    if it is missing; it goes again when they are done."""
-    existed = os.path.isdir("/run/mounts")
-    yield
-    if not existed:
-        try:
-            os.rmdir("/run/mounts")
-        except OSError:
-            pass
 
 
 LAYOUTS = ["v1", "v2", "flat"]
