@@ -23,6 +23,7 @@ static const flag_def defs[] = {
     FD("cgroup-root", F_STR, cgroup_root, "Root of the cgroup filesystem the agent manages (tests point it at a fake tree)"),
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
+    FD("dev-root", F_STR, dev_root, "Directory of device nodes (/dev; tests point it at a directory of their own)"),
     FD("disable-time-sync", F_BOOL, disable_time_sync,
        "If true do not run chronyd time synchronization service inside the UVM (accepted; gcs starts no time sync)"),
     FD("gcs-mem-limit-bytes", F_U64, gcs_mem_limit_bytes, "the maximum amount of memory the gcs can use"),
@@ -44,6 +45,8 @@ static const flag_def defs[] = {
        "Seconds one runtime invocation may take before it is killed and reported as failed"),
     FD("runtime-root", F_STR, runtime_root, "State directory passed to the runtime as --root (empty: the runtime's default)"),
     FD("scrub-logs", F_BOOL, scrub_logs, "If true, scrub potentially sensitive information from logging"),
+    FD("sysfs-root", F_STR, sysfs_root,
+       "Root of sysfs where VMBus, SCSI, PCI and network devices are looked up (tests point it at a fake tree)"),
     FD("transport", F_STR, transport,
        "Where the agent dials the host: vsock (CID 2), unix:DIR (sockets DIR/<port>, for tests and development) "
        "or serial:DEV|name=NAME[,tcp=IPV4] (a VM without vsock: bridge on virtio-serial, stdio over TCP)"),
@@ -69,7 +72,9 @@ void gcs_config_defaults(gcs_config *c)
     c->runtime_root = "";
     c->cgroup_root = "/sys/fs/cgroup";
     c->max_frame_bytes = MSG_MAX_IN_DEFAULT;
-    c->allowed_roots = "/run/gcs:/run/mounts";
+    c->allowed_roots = "/run/gcs:/run/mounts:/run/layers";
+    c->sysfs_root = "/sys";
+    c->dev_root = "/dev";
     c->runtime_timeout = 120;
 }
 

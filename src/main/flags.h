@@ -2,7 +2,7 @@
  * -flag=value and --flag are all accepted; bool flags take no separate
  * value (-flag, -flag=false). Parsing stops at "--" or the first argument
  * that is not a flag. Same names and defaults as the reference GCS, plus
- * -transport, -runtime, -runtime-root and -cgroup-root. */
+ * -transport, -runtime, -runtime-root, -cgroup-root, -sysfs-root and -dev-root. */
 #pragma once
 
 #include <stdbool.h>
@@ -30,6 +30,11 @@ typedef struct gcs_config {
     const char *allowed_roots;
     bool runtime_no_pivot;
     uint64_t runtime_timeout;
+    /* Where devices are found: sysfs (VMBus, SCSI hosts, PCI, NICs) and
+     * device nodes. Tests point them at a fake sysfs tree and a directory of
+     * device nodes (loop devices standing in for SCSI disks and pmem). */
+    const char *sysfs_root;
+    const char *dev_root;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

@@ -37,6 +37,9 @@ static void test_defaults(void **state)
     assert_string_equal(c.transport, "vsock");
     assert_string_equal(c.runtime, "runc");
     assert_string_equal(c.cgroup_root, "/sys/fs/cgroup");
+    assert_string_equal(c.sysfs_root, "/sys");
+    assert_string_equal(c.dev_root, "/dev");
+    assert_string_equal(c.allowed_roots, "/run/gcs:/run/mounts:/run/layers");
 }
 
 /* the exact tail hcsshim puts on the kernel command line (upstream internal/uvm/create_lcow.go) */
