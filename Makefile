@@ -34,8 +34,11 @@ SANFLAGS := $(if $(SAN),$(SANITIZE))
 CFLAGS_ALL := -std=gnu17 $(WARN) $(OPT) $(SANFLAGS) -D_GNU_SOURCE -DGCS_VERSION='"$(VERSION)"' -Isrc $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 
-INIT_SRCS := $(wildcard src/init/*.c)
-ENTRY := src/main/gcs.c $(wildcard src/gcsctl/*.c) $(INIT_SRCS)
+# The image's small static programs: their mains are entry points; the rest
+# of their directories (argv parsers, unit-tested) is in libgcs.a.
+INIT_SRCS := src/init/init.c
+VSOCKEXEC_SRCS := src/vsockexec/vsockexec.c
+ENTRY := src/main/gcs.c $(wildcard src/gcsctl/*.c) $(INIT_SRCS) $(VSOCKEXEC_SRCS)
 LIB_SRCS := $(filter-out $(ENTRY),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 GCSCTL_SRCS := $(wildcard src/gcsctl/*.c)
@@ -50,7 +53,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 .SECONDARY:
 .PHONY: all check unit system check-asan fuzz fuzz-smoke check-all check-standalone demo bench clean uvm check-uvm
-all: $(BUILD)/gcs $(BUILD)/gcsctl $(BUILD)/gcs-init $(HELPER_BINS)
+all: $(BUILD)/gcs $(BUILD)/gcsctl $(BUILD)/gcs-init $(BUILD)/vsockexec $(HELPER_BINS)
 
 Q := $(if $(V),,@)
 
@@ -74,9 +77,13 @@ $(BUILD)/gcs: $(BUILD)/obj/src/main/gcs.o $(BUILD)/libgcs.a
 $(BUILD)/gcsctl: $(GCSCTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libgcs.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# PID 1 of the utility VM: libc only, static so the initramfs needs no loader
-# for it (not under the sanitizers, which cannot link statically).
-$(BUILD)/gcs-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o)
+# PID 1 of the utility VM and /bin/vsockexec: libc and the transport code of
+# libgcs.a only, static so the initramfs needs no loader for them (not under
+# the sanitizers, which cannot link statically).
+$(BUILD)/gcs-init: $(INIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libgcs.a
+	$(CC) $(LDFLAGS_ALL) $(if $(SAN),,-static) -o $@ $^
+
+$(BUILD)/vsockexec: $(VSOCKEXEC_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libgcs.a
 	$(CC) $(LDFLAGS_ALL) $(if $(SAN),,-static) -o $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libgcs.a
@@ -146,7 +153,7 @@ check-standalone:
 	  echo "check-standalone: make check passed in a fresh clone with nothing beside it"
 
 # The utility VM image (scripts/make-uvm fetches the kernel once).
-$(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init scripts/make-uvm scripts/uvm-image.py
+$(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init $(BUILD)/vsockexec scripts/make-uvm scripts/uvm-image.py
 	BUILD=$(BUILD) ./scripts/make-uvm
 
 uvm: $(BUILD)/uvm/initrd.img

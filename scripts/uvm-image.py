@@ -31,14 +31,16 @@ import sys
 
 # /init.sh — the floor: the least a busybox shell script can do so that gcs
 # runs, to measure our /init (src/init/init.c) against. The mounts, cgroup v2
-# with every controller enabled, the modules, the hostname, then exec gcs with
-# the argv after " -- " on /proc/cmdline: gcs becomes PID 1. No reaping loop
-# (gcs reaps its own children with waitpid(-1) and so the orphans too), no
-# cgroup v1, no loopback, no RLIMIT_NOFILE, no power off when gcs exits (the
-# kernel panics; the harness kills QEMU by its pid).
+# with every controller enabled, the modules, the hostname, the entropy port
+# (-e PORT, through /bin/vsockexec, so the same dial path; the bytes go into
+# /dev/urandom, uncredited), then exec the rest of its argv (the kernel hands
+# init what follows "--"): the child becomes PID 1. No reaping loop (gcs
+# reaps its own children with waitpid(-1) and so the orphans too), no cgroup
+# v1, no loopback, no RLIMIT_NOFILE, no -d/-w, no power off when gcs exits
+# (the kernel panics; the harness kills QEMU by its pid).
 INIT_SH = r"""#!/bin/sh
 # /init.sh: the floor init (scripts/uvm-image.py INIT_SH); boot with rdinit=/init.sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ TERM=linux
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 mount -t devtmpfs -o nosuid,noexec,mode=0755 devtmpfs /dev 2>/dev/null
 exec </dev/null >/dev/console 2>&1
 mkdir -p /dev/shm /dev/pts
@@ -51,7 +53,7 @@ mount -t devpts -o nosuid,noexec devpts /dev/pts
 hostname -F /etc/hostname
 for list in /lib/modules/*/modules.load; do
     while read -r m; do
-        insmod "${list%/*}/$m"
+        insmod "${list%/*}/$m" 2>/dev/null
     done <"$list"
 done
 mount -t cgroup2 -o nodev,nosuid,noexec cgroup2 /sys/fs/cgroup
@@ -59,14 +61,12 @@ read -r ctrls </sys/fs/cgroup/cgroup.controllers
 for c in $ctrls; do
     echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control
 done
-read -r cmdline </proc/cmdline
-# the argv after the first " -- ", split on blanks (no quoting, as our init)
-# shellcheck disable=SC2086
-case " $cmdline " in
-    *" -- "*) cmdline=" $cmdline"; set -f; set -- ${cmdline#* -- } ;;
-    *) set -- /bin/gcs -v4 -loglevel debug ;;
-esac
-echo "init.sh: exec $*"
+if [ "$1" = -e ]; then
+    /bin/vsockexec -i "$2" /bin/cat >/dev/urandom
+    shift 2
+fi
+[ $# -gt 0 ] || set -- /bin/gcs -v4 -loglevel debug
+echo "init.sh: exec $*" >/dev/kmsg
 exec "$@"
 """
 

@@ -1,36 +1,67 @@
-/* init.c — PID 1 of the gcs utility VM (the role of hcsshim's init/init.c).
+/* init.c — PID 1 of the gcs utility VM, a drop-in for hcsshim's init/init.c.
  *
- * One job: turn the kernel's bare initramfs into a place where gcs can run,
- * start gcs, reap orphans, and power the VM off when gcs is gone. No shell;
- * libc only, linked statically (build/gcs-init, /init in build/uvm/initrd.img).
+ * A stock host boots the VM with the kernel command line ending in
  *
- *   1. block every signal (they are read from a signalfd later)
- *   2. /dev (devtmpfs: the cloud kernel has DEVTMPFS_MOUNT off), the console
- *      as stdout/stderr, then proc, sys, /run, /tmp, /dev/shm, /dev/pts
- *   3. RLIMIT_NOFILE hard limit raised, loopback up, the hostname from
- *      /etc/hostname (the kernel's "(none)" is not a valid hostname, and gcs
- *      gives the VM's name to sandboxes whose spec names none)
+ *     ... nr_cpus=N brd.rd_nr=0 pmtmr=0 -- -e 1 /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json ...
+ *
+ * and the kernel hands everything after "--" to init as its argv. init's own
+ * options come first (initargs.h: -e PORT entropy, -d PATH debug shell, -w
+ * writable /etc and /var), the rest is the child it starts (vsockexec, which
+ * connects gcs's stderr to the host's log port and execs gcs). No shell; libc
+ * and the transport code only, linked statically (build/gcs-init, /init in
+ * build/uvm/initrd.img).
+ *
+ *   1. parse argv; block every signal (they are read from a signalfd later)
+ *   2. /dev (devtmpfs: Debian kernels have DEVTMPFS_MOUNT off), then proc,
+ *      sys, /run, /tmp, /dev/shm, /dev/pts; fds 0-2 stay what the kernel gave
+ *      (the console; /dev/null where it gave nothing)
+ *   3. RLIMIT_NOFILE hard limit raised, the hostname from /etc/hostname (the
+ *      kernel's "(none)" is not a valid hostname, and gcs gives the VM's name
+ *      to sandboxes whose spec names none)
  *   4. kernel modules: every line of /lib/modules/<release>/modules.load
- *      (written by scripts/make-uvm in dependency order) via finit_module
- *   5. cgroups: pure v2 at /sys/fs/cgroup with every available controller
- *      enabled in the root's subtree_control; v1 hierarchies instead when the
- *      kernel command line says hcsshim.cgroup=v1 or v2 cannot be mounted
- *   6. gcs: argv is everything after " -- " on the kernel command line
- *      (default /bin/gcs -v4 -loglevel debug); stdout/stderr are the console,
- *      which the host reads from the VM's serial port
- *   7. reap every child; when gcs exits, kill what is left, sync, power off.
- *      SIGTERM, SIGPWR and SIGINT (ctrl-alt-del, which the kernel turns into
- *      a signal to init) are passed to gcs as SIGTERM: the VM goes down when
- *      gcs has exited
+ *      (written by scripts/make-uvm in dependency order) via finit_module;
+ *      before -w (overlay may be a module) and before entropy (hv_sock)
+ *   5. -w: /etc and /var become overlays with their upper layers on a tmpfs
+ *      at /run/over (40% of memory), as upstream
+ *   6. cgroups: pure v2 at /sys/fs/cgroup with every available controller
+ *      enabled in the root's subtree_control (after upstream's probe that
+ *      BPF_CGROUP_DEVICE works); v1 hierarchies instead when
+ *      hcsshim.cgroup=v1 is anywhere on the kernel command line or v2 cannot
+ *      be used
+ *   7. loopback up (IPv4 and IPv6)
+ *   8. -e PORT: dial CID 2 on PORT through the transport (real vsock, or the
+ *      development mapping when the kernel command line carries
+ *      gcs.devtransport=, src/transport/transport.h), read to EOF, add it
+ *      with RNDADDENTROPY. A failure is logged, never fatal
+ *   9. the child through PATH=/sbin:/usr/sbin:/bin:/usr/bin (its whole
+ *      environment, as upstream), and with -d the debug shell
+ *  10. reap every child; when the primary one (the shell with -d, else the
+ *      child) exits, kill what is left, sync, power off. SIGTERM, SIGPWR and
+ *      SIGINT (ctrl-alt-del, which the kernel turns into a signal to init)
+ *      are passed to the primary child as SIGTERM: the VM goes down when it
+ *      has exited (upstream returns from main and lets the kernel panic
+ *      into a reboot; docs/differences.md D-32)
+ *
+ * Messages go to /dev/kmsg ("gcs-init: ...", info at level 6, problems at 4,
+ * fatal ones at 3): under hcsshim there is no UART (8250_core.nr_uarts=0),
+ * and gcs forwards kmsg into the log stream the host reads. Each message
+ * opens /dev/kmsg anew, as upstream does, so the kernel's per-open rate
+ * limit of user messages never drops one. Before /dev exists, or when kmsg
+ * cannot be opened, they go to stderr.
  *
  * Unlike the agent, init calls waitpid itself: reaping is its job, and it has
  * no event loop. It refuses to run unless it is PID 1, so it can never mount
  * anything on a development machine by accident.
  */
+#include "init/initargs.h"
+#include "transport/transport.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/random.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,19 +81,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_ARGS 64
 #define CMDLINE_MAX 4096
 
-static const char *const default_argv[] = {"/bin/gcs", "-v4", "-loglevel", "debug", NULL};
-static char *const gcs_envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/",
-                                 "TERM=linux", NULL};
+/* upstream: the child's whole environment, and the PATH execvpe searches */
+#define CHILD_PATH "/sbin:/usr/sbin:/bin:/usr/bin"
+static char *const child_envp[] = {"PATH=" CHILD_PATH, NULL};
 
-/* ---- logging: one line per event on the console (fd 2 once set up) ---- */
+/* ---- logging: one /dev/kmsg record per event ---- */
 
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+enum { KMSG_ERR = 3, KMSG_WARN = 4, KMSG_INFO = 6 };
+
+__attribute__((format(printf, 2, 3))) static void say_at(int level, const char *fmt, ...)
 {
-    char line[1024];
-    int n = snprintf(line, sizeof(line), "gcs-init: ");
+    char line[1000];
+    int n = snprintf(line, sizeof(line), "<%d>gcs-init: ", level);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -71,17 +103,30 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
         return;
     size_t len = (size_t)n + ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m : sizeof(line) - (size_t)n - 2);
     line[len++] = '\n';
-    ssize_t w = write(2, line, len);
+    int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+    ssize_t w;
+    if (fd >= 0) {
+        w = write(fd, line, len);
+        close(fd);
+        if (w == (ssize_t)len)
+            return;
+    }
+    /* no kmsg (yet): stderr, without the level prefix */
+    const char *text = strchr(line, '>') + 1;
+    w = write(2, text, len - (size_t)(text - line));
     (void)w;
 }
 
-/* Before gcs runs there is nothing to clean up: a VM that cannot set itself
- * up is powered off (returning from PID 1 would panic the kernel instead). */
+#define say(...) say_at(KMSG_INFO, __VA_ARGS__)
+#define warn(...) say_at(KMSG_WARN, __VA_ARGS__)
+
+/* Before the child runs there is nothing to clean up: a VM that cannot set
+ * itself up is powered off (returning from PID 1 would panic the kernel). */
 __attribute__((noreturn)) static void power_off(void)
 {
     sync();
     reboot(RB_POWER_OFF);
-    say("reboot(RB_POWER_OFF) failed: %s", strerror(errno));
+    say_at(KMSG_ERR, "reboot(RB_POWER_OFF) failed: %s", strerror(errno));
     for (;;)
         pause();
 }
@@ -93,7 +138,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void fatal(const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    say("fatal: %s; powering off", msg);
+    say_at(KMSG_ERR, "fatal: %s; powering off", msg);
     power_off();
 }
 
@@ -151,23 +196,23 @@ static void mkdir_or_die(const char *path, mode_t mode)
         fatal("mkdir %s: %s", path, strerror(errno));
 }
 
-static void setup_dev_and_console(void)
+static void setup_dev(void)
 {
     mkdir_or_die("/dev", 0755);
     /* EBUSY: a kernel with DEVTMPFS_MOUNT already mounted it. */
     if (mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755") < 0 && errno != EBUSY)
         fatal("mount /dev: %s", strerror(errno));
-    int con = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (con >= 0) {
-        dup2(con, 1);
-        dup2(con, 2);
-        close(con);
-    }
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, 0);
-        close(null);
-    }
+    /* The kernel gave us the console as 0-2 if it could open one; the
+     * children inherit them (the debug shell needs a terminal). A missing
+     * one becomes /dev/null, so no socket a child opens lands on fd 0-2. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0) {
+            int null = open("/dev/null", O_RDWR);
+            if (null >= 0 && null != fd) {
+                dup2(null, fd);
+                close(null);
+            }
+        }
     static const char *const links[][2] = {
         {"/proc/self/fd", "/dev/fd"},
         {"/proc/self/fd/0", "/dev/stdin"},
@@ -200,17 +245,22 @@ static void setup_rlimit(void)
         say("setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
 }
 
-static void setup_loopback(void)
+/* As upstream: lo up through an IPv4 and an IPv6 socket (a kernel without
+ * IPv6 refuses the second socket, which is fine). */
+static void setup_loopback(int domain)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const char *fam = domain == AF_INET ? "IPv4" : "IPv6";
+    int s = socket(domain, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) {
-        say("loopback: socket: %s", strerror(errno));
+        if (errno != EAFNOSUPPORT)
+            warn("loopback (%s): socket: %s", fam, strerror(errno));
         return;
     }
     struct ifreq ifr = {0};
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) < 0))
-        say("loopback up: %s", strerror(errno));
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ||
+        (ifr.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(s, SIOCSIFFLAGS, &ifr) < 0))
+        warn("loopback (%s) up: %s", fam, strerror(errno));
     close(s);
 }
 
@@ -219,16 +269,38 @@ static void setup_hostname(void)
     char name[256];
     ssize_t n = read_small_file("/etc/hostname", name, sizeof(name));
     if (n < 0) {
-        say("hostname: /etc/hostname: %s", strerror((int)-n));
+        warn("hostname: /etc/hostname: %s", strerror((int)-n));
         return;
     }
     name[strcspn(name, "\r\n")] = '\0';
     if (name[0] != '\0' && sethostname(name, strlen(name)) < 0)
-        say("hostname %s: %s", name, strerror(errno));
+        warn("hostname %s: %s", name, strerror(errno));
 }
 
 /* ---- 4. modules ---- */
 
+/* The dependencies of module path in modules.dep ("path: dep dep ..."), or "". */
+static const char *module_deps(const char *dep, const char *path, char *out, size_t outlen)
+{
+    size_t plen = strlen(path);
+    out[0] = '\0';
+    for (const char *l = dep; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, path, plen) == 0 && l[plen] == ':') {
+            const char *d = l + plen + 1, *end = strchr(d, '\n');
+            size_t n = end ? (size_t)(end - d) : strlen(d);
+            if (n >= outlen)
+                n = outlen - 1;
+            memcpy(out, d, n);
+            out[n] = '\0';
+            break;
+        }
+    }
+    return out;
+}
+
+/* Load modules.load in order. A module whose device is absent (hv_vmbus
+ * off Hyper-V says ENODEV) is not an error, and the modules that need it
+ * are skipped instead of failing on its missing symbols. */
 static void load_modules(void)
 {
     struct utsname u;
@@ -250,49 +322,80 @@ static void load_modules(void)
         close(dfd);
         return;
     }
+    char deppath[sizeof(dir) + 16];
+    snprintf(deppath, sizeof(deppath), "%s/modules.dep", dir);
+    char *dep = NULL;
+    size_t deplen;
+    if (read_file(deppath, &dep, &deplen) < 0)
+        dep = NULL;
+    char absent[4096] = " "; /* " path path ... " of modules that could not load */
     char line[512];
-    int loaded = 0, present = 0, failed = 0;
+    int loaded = 0, present = 0, nodev = 0, failed = 0;
     while (fgets(line, sizeof(line), list)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0] || line[0] == '#')
             continue;
-        int fd = openat(dfd, line, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            say("module %s: %s", line, strerror(errno));
-            failed++;
-            continue;
+        char deps[1024], needs[520] = "";
+        module_deps(dep, line, deps, sizeof(deps));
+        char *save = NULL;
+        for (char *d = strtok_r(deps, " ", &save); d; d = strtok_r(NULL, " ", &save)) {
+            char key[520];
+            snprintf(key, sizeof(key), " %s ", d);
+            if (strstr(absent, key)) {
+                snprintf(needs, sizeof(needs), "%s", d);
+                break;
+            }
         }
-        if (syscall(SYS_finit_module, fd, "", 0) == 0)
-            loaded++;
-        else if (errno == EEXIST)
-            present++;
-        else {
-            say("module %s: finit_module: %s", line, strerror(errno));
-            failed++;
+        bool ok = false;
+        if (needs[0]) {
+            say("module %s: skipped (needs %s)", line, needs);
+            nodev++;
+        } else {
+            int fd = openat(dfd, line, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                warn("module %s: %s", line, strerror(errno));
+                failed++;
+            } else if (syscall(SYS_finit_module, fd, "", 0) == 0) {
+                loaded++;
+                ok = true;
+            } else if (errno == EEXIST) {
+                present++;
+                ok = true;
+            } else if (errno == ENODEV) {
+                say("module %s: no device for it here", line);
+                nodev++;
+            } else {
+                warn("module %s: finit_module: %s", line, strerror(errno));
+                failed++;
+            }
+            if (fd >= 0)
+                close(fd);
         }
-        close(fd);
+        size_t used = strlen(absent);
+        if (!ok && used + strlen(line) + 2 < sizeof(absent))
+            snprintf(absent + used, sizeof(absent) - used, "%s ", line);
     }
+    free(dep);
     fclose(list);
     close(dfd);
-    say("modules: %d loaded, %d already present, %d failed", loaded, present, failed);
+    say("modules: %d loaded, %d already present, %d without their device, %d failed", loaded, present, nodev,
+        failed);
 }
 
 /* ---- 5. cgroups ---- */
 
-/* The kernel's own parameters: the part of the command line before " -- ". */
-static bool kernel_param_present(const char *cmdline, const char *param)
+/* A word anywhere on the kernel command line, as upstream matches
+ * hcsshim.cgroup=v1 (the kernel's own parameters and init's arguments). */
+static bool cmdline_has_word(const char *cmdline, const char *word)
 {
-    size_t plen = strlen(param);
-    const char *end = strstr(cmdline, " -- ");
-    if (!end)
-        end = cmdline + strlen(cmdline);
-    for (const char *p = cmdline; p < end;) {
-        while (p < end && isspace((unsigned char)*p))
+    size_t wlen = strlen(word);
+    for (const char *p = cmdline; *p;) {
+        while (*p && isspace((unsigned char)*p))
             p++;
         const char *w = p;
-        while (p < end && !isspace((unsigned char)*p))
+        while (*p && !isspace((unsigned char)*p))
             p++;
-        if ((size_t)(p - w) == plen && memcmp(w, param, plen) == 0)
+        if ((size_t)(p - w) == wlen && memcmp(w, word, wlen) == 0)
             return true;
     }
     return false;
@@ -328,6 +431,24 @@ static bool setup_cgroup_v2(void)
         say("cgroup v2: no cgroup.controllers; falling back to v1");
         umount("/sys/fs/cgroup");
         return false;
+    }
+    /* As upstream: runc's v2 device controller needs BPF_CGROUP_DEVICE.
+     * ENOSYS (no bpf()) or EINVAL (no cgroup BPF) means v1; EPERM or
+     * success means it works. */
+    int cg = open("/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cg >= 0) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.query.target_fd = (unsigned)cg;
+        attr.query.attach_type = BPF_CGROUP_DEVICE;
+        long r = syscall(SYS_bpf, BPF_PROG_QUERY, &attr, sizeof(attr));
+        int e = errno;
+        close(cg);
+        if (r < 0 && (e == ENOSYS || e == EINVAL)) {
+            warn("cgroup v2: no BPF cgroup device support (%s); falling back to v1", strerror(e));
+            umount("/sys/fs/cgroup");
+            return false;
+        }
     }
     enable_all_controllers();
     char sub[512];
@@ -369,7 +490,7 @@ static void setup_cgroup_v1(void)
 
 static void setup_cgroups(const char *cmdline)
 {
-    if (kernel_param_present(cmdline, "hcsshim.cgroup=v1")) {
+    if (cmdline_has_word(cmdline, "hcsshim.cgroup=v1")) {
         say("cgroup v1 requested by hcsshim.cgroup=v1");
         setup_cgroup_v1();
         return;
@@ -395,28 +516,89 @@ static void log_mounts(void)
     fclose(f);
 }
 
-/* ---- 6. gcs's command line ---- */
+/* ---- -w: writable /etc and /var ---- */
 
-/* Split the part after " -- " on whitespace (no quoting, like the kernel's
- * own handling of init arguments). Returns the argument count; 0 if absent. */
-static int gcs_args_from_cmdline(char *cmdline, char **argv, int max)
+static void setup_overlays(void)
 {
-    char *tail = strstr(cmdline, " -- ");
-    if (tail)
-        tail += 4;
-    else if (strncmp(cmdline, "-- ", 3) == 0)
-        tail = cmdline + 3;
-    else
-        return 0;
-    int argc = 0;
-    char *save = NULL;
-    for (char *a = strtok_r(tail, " \t\n", &save); a && argc < max - 1; a = strtok_r(NULL, " \t\n", &save))
-        argv[argc++] = a;
-    argv[argc] = NULL;
-    return argc;
+    /* upstream's layout: a tmpfs of 40% at /run/over, upper and work dirs per tree */
+    mkdir_or_die("/run/over", 0755);
+    if (mount("tmpfs", "/run/over", "tmpfs", NODEV_NOSUID_NOEXEC, "size=40%,mode=0755") < 0)
+        fatal("mount tmpfs on /run/over: %s", strerror(errno));
+    static const struct {
+        const char *tree;
+        unsigned long flags;
+    } trees[] = {{"/etc", NODEV_NOSUID_NOEXEC}, {"/var", MS_NODEV | MS_NOSUID}}; /* /var may hold executables */
+    for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+        char base[64], upper[80], work[80], opts[300];
+        snprintf(base, sizeof(base), "/run/over%s", trees[i].tree);
+        snprintf(upper, sizeof(upper), "%s/upper", base);
+        snprintf(work, sizeof(work), "%s/work", base);
+        mkdir_or_die(trees[i].tree, 0755);
+        mkdir_or_die(base, 0755);
+        mkdir_or_die(upper, 0755);
+        mkdir_or_die(work, 0755);
+        snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", trees[i].tree, upper, work);
+        if (mount("overlay", trees[i].tree, "overlay", trees[i].flags, opts) < 0)
+            fatal("mount overlay on %s: %s", trees[i].tree, strerror(errno));
+    }
+    say("writable /etc and /var: overlays on /run/over");
 }
 
-static pid_t launch(char **argv)
+/* ---- entropy ---- */
+
+/* Read the host's bytes to EOF and add them to the pool, crediting 8 bits a
+ * byte (upstream's accounting). Never fatal: the VM works without. */
+static void add_entropy(const transport *t, uint32_t port)
+{
+    char *where = transport_describe(t, port);
+    gcs_err err = GCS_ERR_INIT;
+    int s = transport_dial(t, port, &err);
+    if (s < 0) {
+        warn("entropy: dial %s: %s; going on without", where, err_msg(&err));
+        err_clear(&err);
+        free(where);
+        return;
+    }
+    int rnd = open("/dev/random", O_RDWR | O_CLOEXEC);
+    if (rnd < 0) {
+        warn("entropy: open /dev/random: %s; going on without", strerror(errno));
+        close(s);
+        free(where);
+        return;
+    }
+    struct {
+        int entropy_count;
+        int buf_size;
+        char buf[4096];
+    } pool;
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = read(s, pool.buf, sizeof(pool.buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            warn("entropy: read %s: %s; going on with %zu bytes", where, strerror(errno), total);
+            break;
+        }
+        if (n == 0)
+            break;
+        pool.entropy_count = (int)n * 8;
+        pool.buf_size = (int)n;
+        if (ioctl(rnd, RNDADDENTROPY, &pool) < 0) {
+            warn("entropy: RNDADDENTROPY: %s; going on with %zu bytes", strerror(errno), total);
+            break;
+        }
+        total += (size_t)n;
+    }
+    close(rnd);
+    close(s);
+    say("entropy: %zu bytes from %s added", total, where);
+    free(where);
+}
+
+/* ---- the child, the shell, reaping and power off ---- */
+
+static pid_t launch(char *const *argv)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -426,14 +608,13 @@ static pid_t launch(char **argv)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
-        execve(argv[0], argv, gcs_envp);
-        say("exec %s: %s", argv[0], strerror(errno));
+        /* execvpe searches the PATH of the environment it is given */
+        execvpe(argv[0], argv, child_envp);
+        say_at(KMSG_ERR, "exec %s: %s", argv[0], strerror(errno));
         _exit(127);
     }
     return pid;
 }
-
-/* ---- 7. reaping and power off ---- */
 
 static int wait_status_code(int status)
 {
@@ -442,7 +623,7 @@ static int wait_status_code(int status)
     return 128 + WTERMSIG(status);
 }
 
-static void reap_and_power_off(int sfd, pid_t gcs)
+static void reap_and_power_off(int sfd, pid_t primary, const char *name)
 {
     for (;;) {
         struct signalfd_siginfo si;
@@ -452,18 +633,18 @@ static void reap_and_power_off(int sfd, pid_t gcs)
         if (n != (ssize_t)sizeof(si))
             fatal("signalfd read: %s", n < 0 ? strerror(errno) : "short read");
         if (si.ssi_signo != SIGCHLD) {
-            /* SIGTERM/SIGINT (ctrl-alt-del)/SIGPWR: ask gcs to exit; the VM
-             * goes down when it has. */
-            say("signal %u: asking gcs (pid %d) to exit", si.ssi_signo, (int)gcs);
-            kill(gcs, SIGTERM);
+            /* SIGTERM/SIGINT (ctrl-alt-del)/SIGPWR: ask the primary child to
+             * exit; the VM goes down when it has. */
+            say("signal %u: asking %s (pid %d) to exit", si.ssi_signo, name, (int)primary);
+            kill(primary, SIGTERM);
             continue;
         }
         int status;
         pid_t pid;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-            if (pid != gcs)
-                continue; /* an orphan re-parented to us */
-            say("gcs exited with status %d; powering off", wait_status_code(status));
+            if (pid != primary)
+                continue; /* an orphan re-parented to us, or the child next to a debug shell */
+            say("%s exited with status %d; powering off", name, wait_status_code(status));
             kill(-1, SIGKILL);
             while (waitpid(-1, NULL, WNOHANG) > 0)
                 ;
@@ -474,23 +655,26 @@ static void reap_and_power_off(int sfd, pid_t gcs)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     if (getpid() != 1) {
         fprintf(stderr, "gcs-init: must run as PID 1 (the utility VM's /init)\n");
         return 1;
     }
+    init_args args;
+    char argerr[256] = "";
+    int argr = init_args_parse(argc, argv, &args, argerr, sizeof(argerr));
+
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
-    /* ctrl-alt-del becomes SIGINT to us (a clean shutdown through gcs)
+    /* ctrl-alt-del becomes SIGINT to us (a clean shutdown through the child)
      * instead of an immediate reboot. */
     reboot(RB_DISABLE_CAD);
 
-    setup_dev_and_console();
+    setup_dev();
+    if (argr < 0)
+        fatal("bad arguments: %s", argerr); /* upstream exits (a kernel panic) */
     setup_mounts();
     setup_rlimit();
-    setup_loopback();
     setup_hostname();
 
     static char cmdline[CMDLINE_MAX];
@@ -499,8 +683,29 @@ int main(int argc, char **argv)
     cmdline[strcspn(cmdline, "\n")] = '\0';
 
     load_modules();
+    if (args.writable_overlays)
+        setup_overlays();
     setup_cgroups(cmdline);
+    setup_loopback(AF_INET);
+    setup_loopback(AF_INET6);
     log_mounts();
+
+    transport t;
+    const char *tsource = NULL;
+    gcs_err err = GCS_ERR_INIT;
+    if (transport_default(&t, &tsource, &err) < 0) {
+        /* the children make the same choice and fail the same way, loudly */
+        warn("transport: %s", err_msg(&err));
+        err_clear(&err);
+        transport_parse("vsock", &t, &err);
+    } else if (t.kind != TRANSPORT_VSOCK) {
+        char *b = transport_describe(&t, TRANSPORT_SERIAL_PORT_BASE);
+        say("transport: development mapping from the %s (bridge %s)", tsource, b);
+        free(b);
+    }
+    if (args.entropy_port)
+        add_entropy(&t, args.entropy_port);
+    transport_done(&t);
 
     sigset_t want;
     sigemptyset(&want);
@@ -512,11 +717,20 @@ int main(int argc, char **argv)
     if (sfd < 0)
         fatal("signalfd: %s", strerror(errno));
 
-    /* gcs_args_from_cmdline cuts the buffer, so after the cgroup decision. */
-    char *gcs_argv[MAX_ARGS];
-    if (gcs_args_from_cmdline(cmdline, gcs_argv, MAX_ARGS) == 0)
-        memcpy(gcs_argv, default_argv, sizeof(default_argv));
-    pid_t gcs = launch(gcs_argv);
-    say("started %s (pid %d)", gcs_argv[0], (int)gcs);
-    reap_and_power_off(sfd, gcs);
+    if (args.defaulted)
+        say("no arguments: upstream's default child and debug shell");
+    pid_t primary = -1;
+    const char *name = NULL;
+    if (args.child) {
+        primary = launch(args.child);
+        name = args.child[0];
+        say("started %s (pid %d)", name, (int)primary);
+    }
+    if (args.debug_shell) {
+        char *const shell[] = {(char *)args.debug_shell, NULL};
+        primary = launch(shell); /* as upstream: the shell's exit ends the VM */
+        name = args.debug_shell;
+        say("started debug shell %s (pid %d)", name, (int)primary);
+    }
+    reap_and_power_off(sfd, primary, name);
 }

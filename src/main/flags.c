@@ -49,7 +49,8 @@ static const flag_def defs[] = {
        "Root of sysfs where VMBus, SCSI, PCI and network devices are looked up (tests point it at a fake tree)"),
     FD("transport", F_STR, transport,
        "Where the agent dials the host: vsock (CID 2), unix:DIR (sockets DIR/<port>, for tests and development) "
-       "or serial:DEV|name=NAME[,tcp=IPV4] (a VM without vsock: bridge on virtio-serial, stdio over TCP)"),
+       "or serial:DEV|name=NAME[,tcp=IPV4][,ip=IPV4/N][,nic=IF] (a VM without vsock: bridge on virtio-serial, "
+       "other ports over TCP). Default: vsock, or the gcs.devtransport= kernel parameter when present"),
     FD("use-inouterr", F_BOOL, use_inouterr,
        "If true use stdin/stdout for bridge communication and stderr for logging"),
     FD("v4", F_BOOL, v4, "enable the v4 protocol support and v2 schema"),
@@ -67,7 +68,7 @@ void gcs_config_defaults(gcs_config *c)
     c->initial_policy_stance = "allow";
     c->core_dump_location = "";
     c->kmsg_log_level = 4; /* kmsg Warning */
-    c->transport = "vsock";
+    c->transport = ""; /* vsock unless gcs.devtransport= (transport_default) */
     c->runtime = "runc";
     c->runtime_root = "";
     c->cgroup_root = "/sys/fs/cgroup";

@@ -76,7 +76,11 @@ int main(int argc, char **argv)
 
     transport t;
     gcs_err err = GCS_ERR_INIT;
-    if (transport_parse(cfg.transport, &t, &err) < 0)
+    /* No -transport: vsock, unless the kernel command line selects the
+     * development mapping (src/transport/transport.h). */
+    const char *transport_source = "flag";
+    if ((*cfg.transport ? transport_parse(cfg.transport, &t, &err) : transport_default(&t, &transport_source, &err)) <
+        0)
         fatal("bad -transport", err_msg(&err));
 
     if (*cfg.core_dump_location) {
@@ -112,7 +116,8 @@ int main(int argc, char **argv)
         fatal("cannot start the agent", err_msg(&err));
 
     cleanup_free char *where = cfg.use_inouterr ? xstrdup("stdio") : transport_describe(&t, GCS_BRIDGE_PORT);
-    log_info("GCS started", KV_S("version", GCS_VERSION), KV_S("bridge", where), KV_B("v4", cfg.v4),
+    log_info("GCS started", KV_S("version", GCS_VERSION), KV_S("bridge", where),
+             KV_S("transport_from", transport_source), KV_B("v4", cfg.v4),
              KV_I("pid", getpid()));
     if (!cfg.v4)
         log_warn("started without -v4: every request will be answered E_NOTIMPL, as the reference does");

@@ -3,20 +3,44 @@
 #include "bridge/proto.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 
 #define SYSFS_VIRTIO_PORTS "/sys/class/virtio-ports"
 
+/* "A.B.C.D/N" with N in 1..32: the address and the netmask. */
+static bool parse_cidr(const char *s, struct in_addr *addr, struct in_addr *mask)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || (size_t)(slash - s) >= INET_ADDRSTRLEN)
+        return false;
+    char a[INET_ADDRSTRLEN];
+    memcpy(a, s, (size_t)(slash - s));
+    a[slash - s] = '\0';
+    if (inet_pton(AF_INET, a, addr) != 1)
+        return false;
+    const char *n = slash + 1;
+    if (!isdigit((unsigned char)n[0]) || (n[1] && !isdigit((unsigned char)n[1])) || (n[1] && n[2]))
+        return false;
+    int bits = atoi(n);
+    if (bits < 1 || bits > 32)
+        return false;
+    mask->s_addr = htonl(bits == 32 ? 0xFFFFFFFFu : ~(0xFFFFFFFFu >> bits));
+    return true;
+}
+
 /* "serial:" options, comma-separated: one of DEV (a path) or name=NAME, and
- * optionally tcp=IPV4. */
+ * optionally tcp=IPV4, ip=IPV4/N, nic=IFNAME. */
 static int parse_serial(const char *opts, transport *t, gcs_err *err)
 {
     cleanup_free char *copy = xstrdup(opts);
@@ -33,6 +57,17 @@ static int parse_serial(const char *opts, transport *t, gcs_err *err)
             struct in_addr a;
             if (inet_pton(AF_INET, val, &a) != 1)
                 return err_set(err, HR_E_INVALIDARG, "serial transport: tcp=%s is not an IPv4 address", val);
+        } else if (str_has_prefix(o, "ip=")) {
+            slot = &t->guest_ip;
+            val = o + 3;
+            struct in_addr a, m;
+            if (!parse_cidr(val, &a, &m))
+                return err_set(err, HR_E_INVALIDARG, "serial transport: ip=%s is not IPV4/PREFIX", val);
+        } else if (str_has_prefix(o, "nic=")) {
+            slot = &t->nic;
+            val = o + 4;
+            if (strlen(val) >= IFNAMSIZ || strchr(val, '/'))
+                return err_set(err, HR_E_INVALIDARG, "serial transport: nic=%s is not an interface name", val);
         } else if (o[0] == '/') {
             slot = &t->serial_dev;
             val = o;
@@ -80,11 +115,94 @@ void transport_done(transport *t)
     free(t->serial_dev);
     free(t->serial_name);
     free(t->tcp_addr);
-    t->dir = t->serial_dev = t->serial_name = t->tcp_addr = NULL;
+    free(t->guest_ip);
+    free(t->nic);
+    t->dir = t->serial_dev = t->serial_name = t->tcp_addr = t->guest_ip = t->nic = NULL;
+}
+
+char *transport_cmdline_value(const char *cmdline)
+{
+    static const char key[] = TRANSPORT_KERNEL_PARAM "=";
+    char *found = NULL;
+    for (const char *p = cmdline; *p;) {
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        const char *w = p;
+        bool quoted = false;
+        while (*p && (quoted || !isspace((unsigned char)*p))) {
+            if (*p == '"')
+                quoted = !quoted;
+            p++;
+        }
+        size_t len = (size_t)(p - w);
+        if (len == 2 && memcmp(w, "--", 2) == 0)
+            break; /* init's arguments follow */
+        if (len >= sizeof(key) - 1 && memcmp(w, key, sizeof(key) - 1) == 0) {
+            const char *v = w + sizeof(key) - 1;
+            size_t vlen = len - (sizeof(key) - 1);
+            if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+                v++;
+                vlen -= 2;
+            }
+            free(found);
+            found = xstrndup(v, vlen);
+        }
+    }
+    return found;
+}
+
+int transport_default(transport *ret, const char **source, gcs_err *err)
+{
+    const char *env = getenv(TRANSPORT_ENV);
+    if (env && *env) {
+        if (source)
+            *source = "environment";
+        int r = transport_parse(env, ret, err);
+        return r < 0 ? err_wrap(err, r, "%s", TRANSPORT_ENV) : 0;
+    }
+    cleanup_free char *cmdline = NULL;
+    size_t len;
+    if (read_file("/proc/cmdline", &cmdline, &len) == 0) {
+        cleanup_free char *v = transport_cmdline_value(cmdline);
+        if (v) {
+            if (source)
+                *source = "kernel parameter";
+            if (!str_has_prefix(v, "serial:")) {
+                memset(ret, 0, sizeof(*ret));
+                return err_set(err, HR_E_INVALIDARG, "%s=%s: want a serial: development transport",
+                               TRANSPORT_KERNEL_PARAM, v);
+            }
+            int r = transport_parse(v, ret, err);
+            return r < 0 ? err_wrap(err, r, "%s", TRANSPORT_KERNEL_PARAM) : 0;
+        }
+    }
+    if (source)
+        *source = "default";
+    return transport_parse("vsock", ret, err);
+}
+
+int transport_port_parse(const char *s, uint32_t *ret)
+{
+    uint64_t v = 0;
+    if (!s || !*s)
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > 0xFFFFFFFEu)
+            return -EINVAL;
+    }
+    if (v == 0)
+        return -EINVAL;
+    *ret = (uint32_t)v;
+    return 0;
 }
 
 int transport_serial_tcp_port(uint32_t port)
 {
+    if (port >= 1 && port <= TRANSPORT_SERIAL_SMALL_MAX)
+        return (int)(TRANSPORT_SERIAL_SMALL_TCP_BASE + port);
     if (port <= TRANSPORT_SERIAL_PORT_BASE || port - TRANSPORT_SERIAL_PORT_BASE > 65535 - TRANSPORT_SERIAL_TCP_BASE)
         return -ERANGE;
     return (int)(port - TRANSPORT_SERIAL_PORT_BASE + TRANSPORT_SERIAL_TCP_BASE);
@@ -154,15 +272,54 @@ static int dial_serial(const transport *t, gcs_err *err)
     return steal_fd(&fd);
 }
 
+/* ip=: give the NIC its address unless it has one (an earlier process of the
+ * image, normally init, did it already). */
+static int ensure_guest_addr(const transport *t, gcs_err *err)
+{
+    const char *nic = t->nic ? t->nic : "eth0";
+    struct in_addr addr, mask;
+    if (!parse_cidr(t->guest_ip, &addr, &mask)) /* validated by transport_parse */
+        return err_set(err, HR_E_INVALIDARG, "ip=%s", t->guest_ip);
+    cleanup_close int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return err_errno(err, HR_E_FAIL, errno, "socket");
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", nic);
+    if (ioctl(s, SIOCGIFADDR, &ifr) == 0)
+        return 0;
+    if (errno != EADDRNOTAVAIL)
+        return err_errno(err, HR_E_FAIL, errno, "nic %s", nic);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    memset(sin, 0, sizeof(*sin));
+    sin->sin_family = AF_INET;
+    sin->sin_addr = addr;
+    if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+        return err_errno(err, HR_E_FAIL, errno, "nic %s: set address %s", nic, t->guest_ip);
+    sin->sin_addr = mask;
+    if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
+        return err_errno(err, HR_E_FAIL, errno, "nic %s: set netmask of %s", nic, t->guest_ip);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        return err_errno(err, HR_E_FAIL, errno, "nic %s: get flags", nic);
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        return err_errno(err, HR_E_FAIL, errno, "nic %s: up", nic);
+    return 0;
+}
+
 static int dial_tcp(const transport *t, uint32_t port, gcs_err *err)
 {
     int tp = transport_serial_tcp_port(port);
     if (tp < 0)
-        return err_errno(err, HR_E_FAIL, ERANGE, "port %u has no TCP mapping (want 0x%x..0x%x)", port,
-                         TRANSPORT_SERIAL_PORT_BASE + 1,
+        return err_errno(err, HR_E_FAIL, ERANGE, "port %u has no TCP mapping (want 1..%u or 0x%x..0x%x)", port,
+                         TRANSPORT_SERIAL_SMALL_MAX, TRANSPORT_SERIAL_PORT_BASE + 1,
                          TRANSPORT_SERIAL_PORT_BASE + 65535 - TRANSPORT_SERIAL_TCP_BASE);
     if (!t->tcp_addr)
-        return err_errno(err, HR_E_FAIL, ENOTCONN, "port %u: serial transport without tcp= cannot dial stdio", port);
+        return err_errno(err, HR_E_FAIL, ENOTCONN, "port %u: serial transport without tcp= cannot dial it", port);
+    if (t->guest_ip) {
+        int r = ensure_guest_addr(t, err);
+        if (r < 0)
+            return err_wrap(err, r, "port %u: ip=", port);
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tp)};
     inet_pton(AF_INET, t->tcp_addr, &sa.sin_addr); /* validated by transport_parse */
     cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

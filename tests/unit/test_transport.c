@@ -39,6 +39,15 @@ static const struct {
     {"serial:vport0p1", 0, 0, NULL, NULL, NULL, NULL},                       /* relative path */
     {"unix:", 0, 0, NULL, NULL, NULL, NULL},
     {"tcp:10.0.2.2", 0, 0, NULL, NULL, NULL, NULL},
+    {"serial:name=b,tcp=10.0.2.2,ip=10.0.2.15/24,nic=eth1", 1, TRANSPORT_SERIAL, NULL, "b", "10.0.2.2", NULL},
+    {"serial:name=b,ip=10.0.2.15", 0, 0, NULL, NULL, NULL, NULL},           /* no prefix */
+    {"serial:name=b,ip=10.0.2.15/0", 0, 0, NULL, NULL, NULL, NULL},         /* prefix out of range */
+    {"serial:name=b,ip=10.0.2.15/33", 0, 0, NULL, NULL, NULL, NULL},
+    {"serial:name=b,ip=10.0.2.15/2x", 0, 0, NULL, NULL, NULL, NULL},
+    {"serial:name=b,ip=/24", 0, 0, NULL, NULL, NULL, NULL},
+    {"serial:name=b,ip=eth0/24", 0, 0, NULL, NULL, NULL, NULL},
+    {"serial:name=b,nic=averyveryverylongname", 0, 0, NULL, NULL, NULL, NULL}, /* > IFNAMSIZ */
+    {"serial:name=b,nic=a/b", 0, 0, NULL, NULL, NULL, NULL},
 };
 
 static void assert_str_or_null(const char *got, const char *want)
@@ -89,7 +98,9 @@ static void test_tcp_port_mapping(void **state)
     } cases[] = {
         {0x40000001u, 40001}, {0x40000002u, 40002}, {0x400063BFu, 65535}, {0x400063C0u, -ERANGE},
         {0x40000000u, -ERANGE}, /* the bridge port has no TCP mapping */
-        {0, -ERANGE}, {109, -ERANGE}, {0x3FFFFFFFu, -ERANGE}, {0xFFFFFFFFu, -ERANGE},
+        /* small ports (entropy 1, log 109, Plan 9 564): 30000 + P */
+        {1, 30001}, {109, 30109}, {564, 30564}, {9999, 39999}, {10000, -ERANGE},
+        {0, -ERANGE}, {0x3FFFFFFFu, -ERANGE}, {0xFFFFFFFFu, -ERANGE},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         assert_int_equal(transport_serial_tcp_port(cases[i].port), cases[i].tcp);
@@ -107,6 +118,68 @@ static void test_describe(void **state)
     s = transport_describe(&t, 0x40000005u);
     assert_string_equal(s, "tcp:10.0.2.2:40005");
     free(s);
+    s = transport_describe(&t, 109);
+    assert_string_equal(s, "tcp:10.0.2.2:30109");
+    free(s);
+    transport_done(&t);
+}
+
+/* gcs.devtransport= is read among the kernel's own parameters only. */
+static void test_cmdline_value(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cmdline, *want;
+    } cases[] = {
+        {"quiet gcs.devtransport=serial:name=b,tcp=10.0.2.2 nr_cpus=2 -- -e 1 /bin/gcs", "serial:name=b,tcp=10.0.2.2"},
+        {"gcs.devtransport=serial:name=b\n", "serial:name=b"}, /* /proc/cmdline's newline is a blank */
+        {"quiet -- gcs.devtransport=serial:name=b", NULL},       /* init's argv, not a kernel parameter */
+        {"quiet", NULL},
+        {"", NULL},
+        {"xgcs.devtransport=serial:name=b", NULL},
+        {"gcs.devtransport", NULL},
+        {"gcs.devtransport=", ""},
+        {"gcs.devtransport=\"serial:name=b\" pmtmr=0", "serial:name=b"},
+        {"gcs.devtransport=serial:a gcs.devtransport=serial:b --", "serial:b"}, /* the last wins */
+        {"a=\"x -- y\" gcs.devtransport=serial:q", "serial:q"},               /* a quoted -- is a value */
+        {"pmtmr=0 --", NULL},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *v = transport_cmdline_value(cases[i].cmdline);
+        if (!cases[i].want) {
+            if (v)
+                fail_msg("%s: got %s", cases[i].cmdline, v);
+        } else {
+            if (!v)
+                fail_msg("%s: nothing found", cases[i].cmdline);
+            assert_string_equal(v, cases[i].want);
+        }
+        free(v);
+    }
+}
+
+/* $GCS_DEVTRANSPORT beats the kernel parameter; a bad value is an error. */
+static void test_default_env(void **state)
+{
+    (void)state;
+    transport t;
+    gcs_err err = GCS_ERR_INIT;
+    const char *src = NULL;
+    setenv(TRANSPORT_ENV, "unix:/tmp/x", 1);
+    assert_int_equal(transport_default(&t, &src, &err), 0);
+    assert_int_equal(t.kind, TRANSPORT_UNIX);
+    assert_string_equal(t.dir, "/tmp/x");
+    assert_string_equal(src, "environment");
+    transport_done(&t);
+    setenv(TRANSPORT_ENV, "serial:name=a,ip=1.2.3.4", 1);
+    assert_true(transport_default(&t, &src, &err) < 0);
+    assert_non_null(strstr(err_msg(&err), TRANSPORT_ENV));
+    err_clear(&err);
+    unsetenv(TRANSPORT_ENV);
+    /* this machine's /proc/cmdline has no gcs.devtransport= */
+    assert_int_equal(transport_default(&t, &src, &err), 0);
+    assert_int_equal(t.kind, TRANSPORT_VSOCK);
+    assert_string_equal(src, "default");
     transport_done(&t);
 }
 
@@ -278,8 +351,10 @@ static void test_dial_stdio_tcp(void **state)
     close(a);
     close(fd);
 
-    /* outside the mapped range: no dial at all */
+    /* outside the mapped ranges: no dial at all */
     assert_int_equal(transport_dial(&t, 0x40000000u + 30000, &err), -ERANGE);
+    err_clear(&err);
+    assert_int_equal(transport_dial(&t, 10000, &err), -ERANGE);
     err_clear(&err);
     transport_done(&t);
 
@@ -297,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_tcp_port_mapping),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_cmdline_value),
+        cmocka_unit_test(test_default_env),
         cmocka_unit_test_setup_teardown(test_find_by_name, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_dial_serial_by_name, tree_setup, tree_teardown),
         cmocka_unit_test(test_dial_serial_pty),

@@ -1,13 +1,25 @@
 """Boot gcs in a real utility VM under QEMU (TCG) and talk to it as the host.
 
-The image is build/uvm/{vmlinuz,initrd.img} (`make uvm`). gcs runs with
-`-transport serial:name=gcs-bridge,tcp=10.0.2.2`: its bridge is the
-virtio-serial port "gcs-bridge", whose host end is a QEMU chardev that
-connects to our unix socket DIR/bridge.sock (QEMU is the client, with
-reconnect=1, so we listen first and never poll for a socket to appear).
-Stdio ports (later) are TCP connects from the guest to 10.0.2.2:(P -
-0x40000000 + 40000), which QEMU user networking turns into connects to
-127.0.0.1 of the network namespace QEMU runs in.
+The image is build/uvm/{kernel,initrd.img} (`make uvm`). The VM boots with
+the kernel command line an unmodified hcsshim host gives it (hcsshim
+internal/uvm/create_lcow.go; `hcsshim_cmdline()` below), plus one kernel
+parameter, gcs.devtransport=serial:name=gcs-bridge,tcp=10.0.2.2,ip=10.0.2.15/24,
+that maps the host's vsock ports onto what QEMU has (src/transport/transport.h):
+the bridge is the virtio-serial port "gcs-bridge", whose host end is a QEMU
+chardev that connects to our unix socket DIR/bridge.sock (QEMU is the client,
+with reconnect=1, so we listen first and never poll for a socket to appear);
+every other port P is a TCP connect from the guest to 10.0.2.2 (port 30000+P
+for P < 10000: entropy 1 -> 30001, log 109 -> 30109; 40000+(P-0x40000000)
+for stdio), which QEMU user networking turns into a connect to 127.0.0.1 of
+the network namespace QEMU runs in.
+
+The harness plays hcsshim's host side (internal/uvm/start.go): before QEMU
+starts it listens on the entropy and log ports; it writes 512 random bytes to
+the first entropy connection and closes it; it reads the log stream for the
+VM's life and decodes it as internal/vm/vmutils/gcs_logs.go does (a stream
+of JSON objects: `LogStream`; every decode error is kept in
+`UVM.log.errors`, and tests fail on any); it talks to the bridge only after
+both (`boot()`).
 
 When does the guest "dial"? A virtio-serial port drops whatever the host
 sends while the guest has not opened it, so the host must not speak first
@@ -32,6 +44,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "system"))
@@ -39,15 +52,240 @@ from gcsproto import BRIDGE_PORT, INVALID_STATE, NULL_ID, Conn, TcpListener, bui
 
 QEMU = "qemu-system-x86_64"
 BRIDGE_PORT_NAME = "gcs-bridge"
-# -runtime-no-pivot: the VM's root is the initramfs, which cannot be pivoted away
-DEFAULT_GCS_ARGS = ["/bin/gcs", "-v4", "-loglevel", "debug", "-runtime-no-pivot",
-                    "-transport", f"serial:name={BRIDGE_PORT_NAME},tcp=10.0.2.2"]
+GUEST_ADDR = "10.0.2.15/24"  # QEMU user networking's guest address; the host is 10.0.2.2
+# The one development mapping (src/transport/transport.h), selected by this
+# kernel parameter only; everything else on the command line is hcsshim's.
+DEV_TRANSPORT = f"gcs.devtransport=serial:name={BRIDGE_PORT_NAME},tcp=10.0.2.2,ip={GUEST_ADDR}"
+ENTROPY_PORT, LOG_PORT = 1, 109  # hcsshim internal/vmutils/constants.go
+ENTROPY_BYTES = 512
+# hcsshim's exec command line for gcs (create_lcow.go; log level debug)
+HCSSHIM_GCS_ARGS = ["/bin/gcs", "-v4", "-log-format", "json", "-loglevel", "debug"]
+HCSSHIM_VSOCKEXEC_ARGS = ["-e", str(LOG_PORT)]  # ForwardStderr; ["-o", "109", "-e", "109"] with ForwardStdout
+HCSSHIM_INIT_ARGS = ["-e", str(ENTROPY_PORT)]
+
+
+def _no_pivot_needed():
+    """The VM's root is the initramfs, where pivot_root fails: runc needs
+    --no-pivot, which hcsshim never asks for (upstream gcs passes it
+    always). When this build of gcs does not pass it by default, the harness
+    appends -runtime-no-pivot (the extra-exec-args annotation of a host
+    could); once gcs defaults to it the command line is hcsshim's exactly."""
+    try:
+        out = subprocess.run([os.path.join(build_dir(), "gcs"), "-h"], capture_output=True, text=True,
+                             timeout=10).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    m = re.search(r"^  -runtime-no-pivot\n(.*)$", out, re.M)
+    return bool(m) and "(default true)" not in m.group(1)
+
+
+# gcs's argv: hcsshim's, plus -runtime-no-pivot while gcs needs it (above).
+DEFAULT_GCS_ARGS = HCSSHIM_GCS_ARGS + (["-runtime-no-pivot"] if _no_pivot_needed() else [])
 # The floor init in the image (scripts/uvm-image.py INIT_SH): UVM(init=FLOOR_INIT)
 FLOOR_INIT = "/init.sh"
 # A busybox root.path for containers, in the image (scripts/make-uvm)
 ROOTFS = "/rootfs-busybox"
-GUEST_ADDR = "10.0.2.15/24"  # QEMU user networking's guest address; the host is 10.0.2.2
 STDIO_PORTS = 20000  # stdio ports handed out in turn: 0x40000001 ... (TCP 40001 ...)
+LOGRUS_LEVELS = {"panic", "fatal", "error", "warn", "warning", "info", "debug", "trace"}
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def small_port_tcp(port):
+    """The development mapping of a small vsock port (1..9999)."""
+    assert 1 <= port <= 9999
+    return 30000 + port
+
+
+def hcsshim_cmdline(cpus, init_args=None, vsockexec_args=None, gcs_args=None, boot_options="", console=False):
+    """The kernel command line of an hcsshim host booting an initrd with
+    KernelDirect (create_lcow.go makeLCOWDoc), in its order:
+    initcall_blacklist, the UART choice (none; or hcsshim's console-pipe
+    variant, which also drops "panic=-1 quiet"), the KernelBootOptions
+    annotation (boot_options: where the development mapping and
+    hcsshim.cgroup=v1 go), no pci=off (the VPCI-enabled variant: QEMU's
+    devices are PCI), nr_cpus, brd.rd_nr=0 pmtmr=0, then -- and init's argv."""
+    parts = ["initcall_blacklist=virtio_vsock_init"]
+    if console:
+        parts += ["8250_core.nr_uarts=1", "8250_core.skip_txen_test=1", "console=ttyS0,115200"]
+    else:
+        parts += ["8250_core.nr_uarts=0", "panic=-1", "quiet"]
+    if boot_options:
+        parts.append(boot_options)
+    parts += [f"nr_cpus={cpus}", "brd.rd_nr=0", "pmtmr=0", "--"]
+    parts += list(HCSSHIM_INIT_ARGS if init_args is None else init_args) + ["/bin/vsockexec"]
+    parts += list(HCSSHIM_VSOCKEXEC_ARGS if vsockexec_args is None else vsockexec_args)
+    parts += list(DEFAULT_GCS_ARGS if gcs_args is None else gcs_args)
+    return " ".join(parts)
+
+
+class LogStream:
+    """The host's reader of the log port: a stream of JSON objects decoded one
+    after another, each an object whose `time` (if present) is RFC3339,
+    `level` a logrus level and `msg` a string (gcs_logs.go's GCSLogEntry).
+    Anything else is a decode error: kept in .errors (upstream stops parsing
+    for the VM's life at the first). Accepts again after a hang-up, when
+    `reaccept` (vsockexec -r re-dials)."""
+
+    def __init__(self, port, reaccept=False):
+        self.lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lst.bind(("127.0.0.1", small_port_tcp(port)))
+        self.lst.listen(4)
+        self.reaccept = reaccept
+        self.entries, self.errors = [], []
+        self.connections = 0
+        self.bytes = 0
+        self.conn = None
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _decode(self, text):
+        dec = json.JSONDecoder()
+        i, n = 0, len(text)
+        while True:
+            while i < n and text[i] in " \t\r\n":
+                i += 1
+            if i >= n:
+                return
+            try:
+                obj, i = dec.raw_decode(text, i)
+            except json.JSONDecodeError as e:
+                self.errors.append(f"{e}: {text[max(0, e.pos - 80):e.pos + 80]!r}")
+                return
+            why = None
+            if not isinstance(obj, dict):
+                why = "not an object"
+            elif "time" in obj and not (isinstance(obj["time"], str) and RFC3339.match(obj["time"])):
+                why = "time is not RFC3339"
+            elif "level" in obj and obj["level"] not in LOGRUS_LEVELS:
+                why = "level is not a logrus level"
+            elif "msg" in obj and not isinstance(obj["msg"], str):
+                why = "msg is not a string"
+            if why:
+                self.errors.append(f"{why}: {json.dumps(obj)[:300]}")
+            else:
+                self.entries.append(obj)
+
+    def _serve(self, c):
+        buf = b""
+        while True:
+            try:
+                chunk = c.recv(1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            with self.cond:
+                self.bytes += len(chunk)
+                buf += chunk
+                # gcs writes whole lines; a line is decoded once it is complete
+                if b"\n" in buf:
+                    done, buf = buf.rsplit(b"\n", 1)
+                    self._decode(done.decode("utf-8", errors="replace"))
+                self.cond.notify_all()
+        with self.cond:
+            if buf.strip():
+                self._decode(buf.decode("utf-8", errors="replace"))
+            self.cond.notify_all()
+
+    def _run(self):
+        while not self.closed:
+            try:
+                c, _ = self.lst.accept()
+            except OSError:
+                return
+            with self.cond:
+                self.connections += 1
+                self.conn = c
+                self.cond.notify_all()
+            if not self.reaccept:
+                self.lst.close()  # as hcsshim: one log connection per VM
+            self._serve(c)
+            c.close()
+            if not self.reaccept:
+                return
+
+    def drop(self):
+        """Hang up the current connection (the host goes away)."""
+        with self.cond:
+            if self.conn:
+                try:
+                    self.conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+    def wait(self, pred, timeout=60.0, what="log entry"):
+        """The first entry for which pred(entry) holds, waiting for it."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            seen = 0
+            while True:
+                for e in self.entries[seen:]:
+                    if pred(e):
+                        return e
+                seen = len(self.entries)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no {what} in the log stream ({len(self.entries)} entries, "
+                                       f"errors {self.errors[:3]})")
+                self.cond.wait(left)
+
+    def wait_connections(self, n, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.connections < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the guest did not dial the log port ({self.connections} connections)")
+                self.cond.wait(left)
+
+    def messages(self):
+        with self.cond:
+            return [e.get("msg", "") for e in self.entries]
+
+    def close(self):
+        self.closed = True
+        try:
+            self.lst.close()
+        except OSError:
+            pass
+        self.drop()
+
+
+class EntropyServer:
+    """hcsshim's entropy listener: the first connection gets ENTROPY_BYTES
+    random bytes, then it is closed, and so is the listener."""
+
+    def __init__(self, port=ENTROPY_PORT):
+        self.lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lst.bind(("127.0.0.1", small_port_tcp(port)))
+        self.lst.listen(1)
+        self.sent = threading.Event()
+        self.nbytes = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            c, _ = self.lst.accept()
+        except OSError:
+            return
+        self.lst.close()
+        try:
+            c.sendall(os.urandom(ENTROPY_BYTES))
+            self.nbytes = ENTROPY_BYTES
+        finally:
+            c.close()
+            self.sent.set()
+
+    def close(self):
+        try:
+            self.lst.close()
+        except OSError:
+            pass
 
 
 def uvm_dir():
@@ -132,38 +370,58 @@ class QMP:
 class UVM:
     """One utility VM. Use as a context manager; stop() always kills QEMU."""
 
-    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120, init=None):
+    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120, init=None,
+                 init_args=None, vsockexec_args=None, console=False, qemu_args=None, dev_transport=DEV_TRANSPORT):
         """init: the image's init to boot with (rdinit=); None is /init, our
         gcs-init. FLOOR_INIT is the busybox sh floor, after which gcs is PID 1
-        and nothing powers off: stop() (QEMU killed by its pid) ends it."""
+        and nothing powers off: stop() (QEMU killed by its pid) ends it.
+        init_args / vsockexec_args / gcs_args: the three parts of init's argv
+        (hcsshim's by default: -e 1, -e 109, HCSSHIM_GCS_ARGS). kernel_args:
+        more kernel parameters, in the KernelBootOptions place
+        (hcsshim.cgroup=v1). console: hcsshim's console-pipe variant of the
+        command line (a UART on ttyS0, no "panic=-1 quiet"), so that the
+        kernel's and init's messages reach console(). qemu_args: more QEMU
+        arguments (devices), appended as they are; self.qemu_args can also
+        be extended before start()."""
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="gcs-uvm-")
         self.console_path = os.path.join(self.dir, "console.log")
         self.pidfile = os.path.join(self.dir, "qemu.pid")
-        self.gcs_args = list(gcs_args or DEFAULT_GCS_ARGS)
+        self.gcs_args = list(DEFAULT_GCS_ARGS if gcs_args is None else gcs_args)
+        self.init_args = list(HCSSHIM_INIT_ARGS if init_args is None else init_args)
+        self.vsockexec_args = list(HCSSHIM_VSOCKEXEC_ARGS if vsockexec_args is None else vsockexec_args)
         self.kernel_args = kernel_args
+        self.dev_transport = dev_transport
+        self.console_on = console
+        self.qemu_args = list(qemu_args or [])
         self.init = init
         self.memory, self.cpus, self.timeout = memory, cpus, timeout
         self.proc = None
         self.qmp = None
         self.conn = None
         self.t_start = None
+        self.log = None
+        self.entropy = None
+        self.shutdown_reason = None
         self._listeners = {}
         self._port = 0
 
     # -- command line --
 
+    def kernel_cmdline(self):
+        rdinit = f"rdinit={self.init}" if self.init else ""
+        options = " ".join(filter(None, [self.dev_transport, rdinit, self.kernel_args]))
+        return hcsshim_cmdline(self.cpus, self.init_args, self.vsockexec_args, self.gcs_args, options,
+                               self.console_on)
+
     def cmdline(self):
         d = uvm_dir()
-        rdinit = f"rdinit={self.init}" if self.init else ""
-        append = " ".join(filter(None, ["console=ttyS0 quiet panic=-1", rdinit, self.kernel_args, "--"]
-                                 + self.gcs_args))
         return [
             QEMU, "-M", "q35", "-cpu", "max", "-m", str(self.memory), "-smp", str(self.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-pidfile", self.pidfile,
-            "-kernel", os.path.join(d, "vmlinuz"), "-initrd", os.path.join(d, "initrd.img"),
-            "-append", append,
+            "-kernel", os.path.join(d, "kernel"), "-initrd", os.path.join(d, "initrd.img"),
+            "-append", self.kernel_cmdline(),
             "-serial", "file:" + self.console_path,
             "-chardev", f"socket,id=qmp,path={self.dir}/qmp.sock,reconnect=1",
             "-mon", "chardev=qmp,mode=control",
@@ -172,7 +430,7 @@ class UVM:
             "-device", f"virtserialport,chardev=br,name={BRIDGE_PORT_NAME},id=gcsbr",
             # guest -> 10.0.2.2:P reaches 127.0.0.1:P of QEMU's (empty) netns
             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
-        ]
+        ] + self.qemu_args
 
     def _listen(self, name):
         path = os.path.join(self.dir, name)
@@ -203,6 +461,11 @@ class UVM:
             raise RuntimeError(why)
         self._listen("qmp.sock")
         self._listen("bridge.sock")
+        if self.dev_transport:
+            # the host listens before the VM starts (hcsshim start.go)
+            if "-e" in self.init_args[:-1] and self.init_args[self.init_args.index("-e") + 1].isdigit():
+                self.entropy = EntropyServer(int(self.init_args[self.init_args.index("-e") + 1]))
+            self.log = LogStream(LOG_PORT, reaccept="-r" in self.vsockexec_args)
         cmd = ["timeout", "-s", "KILL", str(self.timeout)] + self.cmdline()
         if not in_empty_netns():
             cmd = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] + cmd
@@ -259,10 +522,22 @@ class UVM:
                 if id_ in sent and msg.get("Result") == 0:
                     return msg
 
+    def wait_host_side(self, timeout=120.0):
+        """What hcsshim waits for before it accepts the bridge (start.go): the
+        entropy connection served and the log connection made, within its
+        GCSConnectionTimeout (2 minutes)."""
+        deadline = time.monotonic() + timeout
+        if self.entropy and not self.entropy.sent.wait(timeout):
+            raise TimeoutError(f"the guest did not dial the entropy port; console:\n{self.console()[-3000:]}")
+        if self.log:
+            self.log.wait_connections(1, max(deadline - time.monotonic(), 0.001))
+
     def boot(self, timeout=60.0):
-        """start + connect + negotiate; returns self."""
+        """start + the entropy and log connections + connect + negotiate;
+        returns self."""
         if not self.proc:
             self.start()
+        self.wait_host_side(max(timeout, 120.0))
         self.connect(timeout)
         self.negotiate(timeout)
         self.network_up()
@@ -273,7 +548,8 @@ class UVM:
         gcs can dial stdio to 10.0.2.2 (init brings up only loopback; in
         hcsshim the host configures the network over the bridge too). A UVM
         process without stdio: its exit code is all we need."""
-        script = f"ip addr add {GUEST_ADDR} dev eth0 && ip link set eth0 up"
+        # the development mapping's ip= did it already at the first TCP dial
+        script = f"ip -4 addr show dev eth0 | grep -q inet || ip addr add {GUEST_ADDR} dev eth0; ip link set eth0 up"
         params = {"CommandArgs": ["/bin/sh", "-c", script], "WorkingDirectory": "/"}
         msg = self.conn.call("ExecuteProcess", {"Settings": {"ProcessParameters": json.dumps(params),
                                                              "VsockStdioRelaySettings": {}}}, container_id=NULL_ID)
@@ -340,15 +616,26 @@ class UVM:
         return rc, out.decode(errors="replace")
 
     def shutdown(self, timeout=60.0):
-        """ctrl-alt-del: init asks gcs to exit and powers off. Returns
-        (QEMU exit code, gcs's exit status from init's log line or None)."""
+        """ctrl-alt-del: init asks its child (vsockexec, i.e. gcs) to exit and
+        powers off. Returns (QEMU exit code, gcs's exit status or None): the
+        code of gcs's last log line "GCS exiting" on the log stream, when the
+        guest powered off (QMP SHUTDOWN reason guest-shutdown, not a panic or
+        reset); with the console, init's own line."""
         if self.conn:
             self.conn.close()
             self.conn = None
         self.ctrl_alt_del()
         rc = self.wait_exit(timeout)
-        m = re.search(r"^gcs-init: gcs exited with status (\d+)", self.console(), re.M)
-        return rc, int(m.group(1)) if m else None
+        m = re.search(r"gcs-init: \S+ exited with status (\d+); powering off", self.console())
+        if m:
+            return rc, int(m.group(1))
+        if self.log is None or self.shutdown_reason != "guest-shutdown":
+            return rc, None
+        try:
+            e = self.log.wait(lambda e: e.get("msg") == "GCS exiting", 10, "GCS exiting")
+        except TimeoutError:
+            return rc, None
+        return rc, e.get("code")
 
     def wait_closed_port(self, timeout=30.0):
         self.qmp.event("VSERPORT_CHANGE", lambda d: d.get("id") == "gcsbr" and not d.get("open"), timeout)
@@ -358,9 +645,18 @@ class UVM:
         return self.qmp.execute("send-key", keys=keys)
 
     def wait_exit(self, timeout=60.0):
-        """Wait for QEMU to exit by itself (the guest powered off)."""
+        """Wait for QEMU to exit by itself (the guest powered off); its QMP
+        SHUTDOWN event's reason goes to self.shutdown_reason."""
+        deadline = time.monotonic() + timeout
         try:
-            return self.proc.wait(timeout)
+            while self.qmp and self.shutdown_reason is None:
+                e = self.qmp.next_event(max(deadline - time.monotonic(), 0.001))
+                if e.get("event") == "SHUTDOWN":
+                    self.shutdown_reason = e.get("data", {}).get("reason")
+        except (TimeoutError, EOFError, OSError):
+            pass
+        try:
+            return self.proc.wait(max(deadline - time.monotonic(), 0.001))
         except subprocess.TimeoutExpired:
             return None
 
@@ -404,6 +700,9 @@ class UVM:
         for s in self._listeners.values():
             s.close()
         self._listeners.clear()
+        for srv in (self.log, self.entropy):
+            if srv:
+                srv.close()
 
     def cleanup(self):
         self.stop()
