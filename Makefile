@@ -23,9 +23,9 @@ FUZZ_SECONDS ?= 30
 PYTEST ?= /usr/bin/python3 -m pytest
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-PKGS := jansson
+PKGS := jansson libmnl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson) -lm
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lmnl) -lm
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wshadow -Wvla -Wno-missing-field-initializers
 OPT ?= -O2 -g
@@ -66,10 +66,13 @@ $(BUILD)/libgcs.a: $(LIB_OBJS)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-# The agent is linked statically (not under sanitizers): it runs in a small
-# VM where it is the main resident, and a static binary keeps its RSS near
-# 1 MiB instead of 2 (shared-library pages count too). STATIC= turns it off.
-STATIC ?= 1
+# The agent was linked statically: a static binary keeps its RSS near 1 MiB
+# instead of 2 (shared-library pages count too). Pod networking speaks
+# rtnetlink through libmnl, and Debian ships libmnl as a shared library
+# only, so the agent is linked dynamically now (scripts/make-uvm copies the
+# libraries into the VM image). STATIC=1 links it statically again, for a
+# libmnl.a of one's own (LDFLAGS=-L...).
+STATIC ?=
 GCS_LINK := $(if $(SAN),,$(if $(STATIC),-static))
 $(BUILD)/gcs: $(BUILD)/obj/src/main/gcs.o $(BUILD)/libgcs.a
 	$(Q)$(CC) $(LDFLAGS_ALL) $(GCS_LINK) -o $@ $^ $(PKG_LIBS)

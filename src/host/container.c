@@ -167,6 +167,11 @@ static void teardown_files(teardown *td)
         process_free(v);
     }
 
+    /* the network namespace entry it was bound to lets go of it (its NICs
+     * come back to the agent); the netns itself went with the runtime's
+     * delete, held open by the entry until now */
+    host_network_release(c);
+
     pod *p = c->cls.sandbox_id ? strmap_get(h->pods, c->cls.sandbox_id) : NULL;
     bool bundle_is_root = p && p->bundle && streq(p->bundle, c->bundle) && streq(p->root, c->bundle);
 
@@ -318,6 +323,9 @@ static void slim_spec(container *c)
     c->spec = slim;
 }
 
+static void on_network_attached(container *c, const gcs_err *nerr);
+static void create_finish(container *c);
+
 static void create_join_done(container *c)
 {
     if (--c->create_join > 0)
@@ -335,6 +343,33 @@ static void create_join_done(container *c)
         return;
     }
     process_watch(c->init, c->init_pid);
+    /* upstream uvm.go CreateContainer: a sandbox's (or standalone's)
+     * network namespace gets its NICs once the init exists */
+    int r = host_network_attach(c, on_network_attached, &err);
+    if (r < 0) {
+        create_fail(c, req, &err);
+        return;
+    }
+    if (r == 0)
+        create_finish(c);
+}
+
+static void on_network_attached(container *c, const gcs_err *nerr)
+{
+    if (nerr) {
+        gcs_err err = GCS_ERR_INIT;
+        err.hr = nerr->hr;
+        err.code = nerr->code;
+        err.msg = xstrdup(err_msg(nerr));
+        create_fail(c, c->pending, &err);
+        return;
+    }
+    create_finish(c);
+}
+
+static void create_finish(container *c)
+{
+    bridge_req *req = c->pending;
     if (c->state == CTR_CREATING)
         c->state = CTR_CREATED;
     /* the ledger learns whose rootfs the overlay is (a no-op when the root

@@ -160,6 +160,16 @@ void host_handle_shutdown(bridge_req *req, void *ctx);
 void host_handle_resize(bridge_req *req, void *ctx);
 void host_handle_get_properties(bridge_req *req, void *ctx);
 
+/* res_network.c: a sandbox's (or standalone container's) network
+ * namespace. attach binds the namespace entry named by the spec to the
+ * container's netns (its init exists) and configures the NICs the host
+ * added: 0 done (or nothing to do), RES_PENDING (1) when done() follows,
+ * <0 failed. release unbinds it when the container goes: NICs still there
+ * come back to the agent's namespace. */
+typedef void (*host_network_done_fn)(container *c, const gcs_err *err);
+int host_network_attach(container *c, host_network_done_fn done, gcs_err *err);
+void host_network_release(container *c);
+
 /* res_pod_memory.c: the /pods limiter and its refresh timer */
 void res_pod_memory_start(host *h, int64_t applied_limit);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -10,7 +11,7 @@
 extern char **environ;
 
 /* Which step of the child failed, sent with its errno. */
-enum child_step { STEP_FDS = 1, STEP_SESSION, STEP_CHDIR, STEP_EXEC };
+enum child_step { STEP_FDS = 1, STEP_SESSION, STEP_NETNS, STEP_CHDIR, STEP_EXEC };
 
 struct child_report {
     int step;
@@ -47,6 +48,13 @@ NORETURN static void child(const spawn_opts *o, int ep)
         rep.step = STEP_SESSION;
         if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0)
             goto fail;
+    }
+    if (o->netns) {
+        rep.step = STEP_NETNS;
+        int nfd = open(o->netns, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0)
+            goto fail;
+        close(nfd);
     }
     if (o->cwd) {
         rep.step = STEP_CHDIR;
@@ -99,6 +107,8 @@ int spawn(loop *l, const spawn_opts *o, const char *what, pid_t *ret_pid, gcs_er
         switch (rep.step) {
         case STEP_SESSION:
             return err_errno(err, HR_E_FAIL, rep.err, "%s: controlling terminal", what);
+        case STEP_NETNS:
+            return err_errno(err, HR_E_FAIL, rep.err, "%s: enter network namespace %s", what, o->netns);
         case STEP_CHDIR:
             return err_errno(err, HR_E_FAIL, rep.err, "%s: chdir %s", what, o->cwd);
         case STEP_EXEC:

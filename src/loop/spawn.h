@@ -5,7 +5,7 @@
  * The child gets default signal dispositions and an empty signal mask, the
  * three given descriptors as 0, 1 and 2 and no other descriptor of the
  * agent, then optionally a new session with fds[0] as its controlling
- * terminal and a working directory, then execve (execvpe with PATH search).
+ * terminal, a network namespace and a working directory, then execve (execvpe with PATH search).
  * The call returns once the child has exec'd or failed to: a failure of any
  * step in the child is reported synchronously, and the failed child is left
  * to the loop to reap. A started child must be watched by the caller with
@@ -26,6 +26,8 @@ typedef struct spawn_opts {
     const char *cwd;    /* NULL: the agent's */
     bool search_path;
     bool setsid_ctty;   /* new session, fds[0] (a pty slave) its controlling terminal */
+    const char *netns;  /* NULL: the agent's network namespace; else a netns file
+                         * (/proc/<pid>/ns/net) the child enters before exec */
 } spawn_opts;
 
 /* 0 and *ret_pid, or <0 with err set: "<what>: fork: ..." or

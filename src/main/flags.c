@@ -24,6 +24,8 @@ static const flag_def defs[] = {
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
     FD("dev-root", F_STR, dev_root, "Directory of device nodes (/dev; tests point it at a directory of their own)"),
+    FD("dhcp-timeout", F_U64, dhcp_timeout,
+       "Seconds a NIC the host added without an address waits for a DHCP lease (busybox udhcpc) before its setup fails"),
     FD("disable-time-sync", F_BOOL, disable_time_sync,
        "If true do not run chronyd time synchronization service inside the UVM (accepted; gcs starts no time sync)"),
     FD("gcs-mem-limit-bytes", F_U64, gcs_mem_limit_bytes, "the maximum amount of memory the gcs can use"),
@@ -77,6 +79,7 @@ void gcs_config_defaults(gcs_config *c)
     c->sysfs_root = "/sys";
     c->dev_root = "/dev";
     c->runtime_timeout = 120;
+    c->dhcp_timeout = 30;
 }
 
 int flags_parse_bool(const char *s, bool *ret)

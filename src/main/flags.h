@@ -35,6 +35,8 @@ typedef struct gcs_config {
      * device nodes (loop devices standing in for SCSI disks and pmem). */
     const char *sysfs_root;
     const char *dev_root;
+    /* Seconds a NIC without an address may wait for a DHCP lease. */
+    uint64_t dhcp_timeout;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

@@ -6,10 +6,13 @@
 
 #include <ctype.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct nsreg_ns {
     char *id;
     int pid;
+    nsreg_ns_bind bind;
     nsreg_adapter *nics;
     size_t nnics;
 };
@@ -23,6 +26,16 @@ static void adapter_done(nsreg_adapter *a)
     free(a->id);
     free(a->dns_suffix);
     free(a->dns_server_list);
+    for (size_t i = 0; i < a->nips; i++)
+        free(a->ips[i].address);
+    free(a->ips);
+    for (size_t i = 0; i < a->nroutes; i++) {
+        free(a->routes[i].next_hop);
+        free(a->routes[i].destination_prefix);
+    }
+    free(a->routes);
+    free(a->ifname);
+    free(a->rules);
 }
 
 static void ns_free(void *p)
@@ -34,6 +47,9 @@ static void ns_free(void *p)
         adapter_done(&ns->nics[i]);
     free(ns->nics);
     free(ns->id);
+    if (ns->bind.netns_fd >= 0)
+        close(ns->bind.netns_fd);
+    free(ns->bind.owner);
     free(ns);
 }
 
@@ -77,6 +93,7 @@ nsreg_ns *nsreg_get_or_create(nsreg *reg, const char *id)
     if (!ns) {
         ns = xzalloc(sizeof(*ns));
         ns->id = xstrdup(key);
+        ns->bind.netns_fd = -1;
         strmap_set(reg->map, key, ns);
     }
     return ns;
@@ -107,11 +124,30 @@ int nsreg_ns_add_adapter(nsreg_ns *ns, const nsreg_adapter *a, gcs_err *err)
         if (strcasecmp(ns->nics[i].id, id) == 0)
             return err_set(err, HR_E_FAIL, "adapter with id: '%s' already present in namespace", id);
     ns->nics = xrealloc(ns->nics, (ns->nnics + 1) * sizeof(*ns->nics));
-    ns->nics[ns->nnics++] = (nsreg_adapter){
+    nsreg_adapter *n = &ns->nics[ns->nnics++];
+    *n = (nsreg_adapter){
         .id = xstrdup(id),
         .dns_suffix = dup_or_null(a->dns_suffix),
         .dns_server_list = dup_or_null(a->dns_server_list),
+        .encap_overhead = a->encap_overhead,
+        .vpci_assigned = a->vpci_assigned,
+        .policy_based_routing = a->policy_based_routing,
+        .enable_low_metric = a->enable_low_metric,
+        .state = NIC_RESOLVING,
     };
+    if (a->nips) {
+        n->ips = xzalloc(a->nips * sizeof(*n->ips));
+        for (size_t i = 0; i < a->nips; i++)
+            n->ips[i] = (nsreg_ipconfig){dup_or_null(a->ips[i].address), a->ips[i].prefix_length};
+        n->nips = a->nips;
+    }
+    if (a->nroutes) {
+        n->routes = xzalloc(a->nroutes * sizeof(*n->routes));
+        for (size_t i = 0; i < a->nroutes; i++)
+            n->routes[i] = (nsreg_route){dup_or_null(a->routes[i].next_hop),
+                                         dup_or_null(a->routes[i].destination_prefix), a->routes[i].metric};
+        n->nroutes = a->nroutes;
+    }
     return 0;
 }
 
@@ -142,6 +178,33 @@ int nsreg_ns_assign_pid(nsreg_ns *ns, int pid, gcs_err *err)
 }
 
 int nsreg_ns_pid(const nsreg_ns *ns) { return ns->pid; }
+
+void nsreg_ns_clear_pid(nsreg_ns *ns) { ns->pid = 0; }
+
+nsreg_ns_bind *nsreg_ns_binding(nsreg_ns *ns) { return &ns->bind; }
+
+nsreg_adapter *nsreg_ns_adapter_mut(nsreg_ns *ns, size_t i) { return i < ns->nnics ? &ns->nics[i] : NULL; }
+
+nsreg_adapter *nsreg_ns_find_adapter(nsreg_ns *ns, const char *adapter_id, size_t *ret_index)
+{
+    for (size_t i = 0; i < ns->nnics; i++) {
+        if (strcasecmp(ns->nics[i].id, adapter_id ? adapter_id : "") == 0) {
+            if (ret_index)
+                *ret_index = i;
+            return &ns->nics[i];
+        }
+    }
+    return NULL;
+}
+
+void nsreg_adapter_add_rule(nsreg_adapter *a, int family, const void *addr)
+{
+    a->rules = xrealloc(a->rules, (a->nrules + 1) * sizeof(*a->rules));
+    nsreg_rule *r = &a->rules[a->nrules++];
+    memset(r, 0, sizeof(*r));
+    r->family = family;
+    memcpy(r->addr, addr, family == AF_INET ? 4 : 16);
+}
 
 static void strv_add_unique(nsreg_strv *v, const char *item, size_t len)
 {
