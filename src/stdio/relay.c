@@ -443,7 +443,8 @@ static bool pump_read(stream *s)
     ssize_t n = read(s->src, at, room);
     if (n > 0) {
         s->c.read += (uint64_t)n;
-        tee_write(s->r, at, (size_t)n);
+        if (s->which != RELAY_STDIN)
+            tee_write(s->r, at, (size_t)n);
         if (drop) {
             if (!s->rc.dropping)
                 log_warn("stdio relay: backlog full while the host is away, dropping output",
@@ -833,7 +834,8 @@ int relay_start(loop *l, relay *r, stdio_conns *conns, relay_done_cb done_cb, vo
 
     for (int i = 0; i < 3; i++) {
         stream *s = &r->s[i];
-        s->use_splice = !r->pty && !s->rc.on && r->tee < 0; /* the replay and the tee need the bytes */
+        /* the replay and the tee need the bytes */
+        s->use_splice = !r->pty && !s->rc.on && (s->which == RELAY_STDIN || r->tee < 0);
         s->active = s->which == RELAY_STDIN ? s->src >= 0 : s->dst >= 0;
         if (!s->active) {
             /* Not requested: stdin sees EOF, output gets EPIPE (as the reference). */
