@@ -51,6 +51,9 @@ void container_free(container *c)
     free(c->activity_id);
     free(c->netns_id);
     json_decref(c->spec);
+    if (c->tee_fd >= 0)
+        close(c->tee_fd);
+    free(c->tee_path);
     free(c);
 }
 
@@ -256,6 +259,9 @@ static void on_runtime_deleted(runtime_result *res, void *data)
 
 void container_teardown(container *c, bool force, teardown_done_fn done, void *data)
 {
+    /* as upstream's Container.Delete: the init's stdio no longer re-dials */
+    if (c->init)
+        relay_reconnect_stop(c->init->relay);
     teardown *td = xzalloc(sizeof(*td));
     td->c = c;
     td->mode = c->state == CTR_CREATING ? TD_ROLLBACK : force ? TD_SHUTDOWN : TD_DELETE;
@@ -573,6 +579,25 @@ static int setup_kind(host *h, container *c, gcs_err *err)
     return err_set(err, HR_E_FAIL, "unknown container kind");
 }
 
+static int open_tee_log(container *c, const char *rel, gcs_err *err)
+{
+    int r;
+    if ((r = spec_tee_log_path(c->root, rel, &c->tee_path, err)) < 0)
+        return r;
+    cleanup_free char *logs = sandbox_logs_dir(c->root);
+    /* a standalone container's root is its bundle, which has no logs directory yet */
+    mode_t saved = umask(0);
+    r = mkdir_p(logs, 0777, NULL, NULL, err);
+    umask(saved);
+    if (r < 0)
+        return err_wrap(err, r, "create the logs directory for the tee log");
+    cleanup_free char *below = xstrdup(c->tee_path + strlen(logs) + 1);
+    if ((r = storage_open_beneath(logs, below, O_WRONLY | O_CREAT | O_APPEND, 0666, 0777, &c->tee_fd, err)) < 0)
+        return err_wrap(err, r, "tee log %s", rel);
+    log_info("tee log opened", KV_S("container", c->id), KV_S("path", c->tee_path));
+    return 0;
+}
+
 /* Everything synchronous before the runtime runs; on error the caller
  * rolls back. */
 static int create_prepare(host *h, container *c, const msg_container_settings *cs, gcs_err *err)
@@ -586,6 +611,12 @@ static int create_prepare(host *h, container *c, const msg_container_settings *c
     const char *teedir = spec_annotation(spec, POD_ANN_TEE_LOG_DIR_MOUNT);
     if (!str_empty(teedir))
         spec_add_tee_log_dir_mount(spec, teedir, c->root);
+
+    /* step 9: the tee log, below the sandbox's logs directory, which containers
+     * may write into: opened without following any symlink (docs/differences.md D-60) */
+    const char *tee = spec_annotation(spec, POD_ANN_TEE_LOG_PATH);
+    if (!str_empty(tee) && (r = open_tee_log(c, tee, err)) < 0)
+        return r;
 
     /* step 11: host networking drops the network namespace */
     if (pod_annotation_bool(json_object_get(spec, "annotations"), POD_ANN_HOST_NETWORK, false)) {
@@ -671,6 +702,7 @@ void host_handle_create(bridge_req *req, void *ctx)
     }
 
     container *c = xzalloc(sizeof(*c));
+    c->tee_fd = -1;
     c->h = h;
     c->id = xstrdup(id);
     c->cls = cls;

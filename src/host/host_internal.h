@@ -78,6 +78,8 @@ struct container {
     bool notified;        /* the exit notification went out */
     bool owns_pidns;      /* the spec has a pid namespace without a path */
     int create_join;      /* runtime create + console receive */
+    int tee_fd;           /* the tee log (tee-log-path), open from create until its start, or -1 */
+    char *tee_path;
 };
 
 struct pod {

@@ -288,8 +288,16 @@ static void exec_init(bridge_req *req, host *h, container *c, const msg_exec *m)
         return;
     }
     stdio_conns conns = STDIO_CONNS_NONE;
-    if (stdio_connect(h->t, &m->settings.vsock_stdio_relay_settings, pp->create_stdin_pipe, pp->create_stdout_pipe,
-                      pp->create_stderr_pipe, &conns, &err) < 0 ||
+    const msg_vsock_stdio *ports = &m->settings.vsock_stdio_relay_settings;
+    /* The init's stdout and stderr re-dial after a host disconnect and replay
+     * their tail (internal/guest/runtime/hcsv2/container.go); stdin does not,
+     * nor do exec'd processes. The tee log is the init's only. */
+    if (c->tee_fd >= 0)
+        relay_set_tee(p->relay, steal_fd(&c->tee_fd), c->tee_path);
+    if (relay_set_reconnect(p->relay, h->t, pp->create_stdout_pipe ? ports->std_out : 0,
+                            pp->create_stderr_pipe ? ports->std_err : 0, &err) < 0 ||
+        stdio_connect(h->t, ports, pp->create_stdin_pipe, pp->create_stdout_pipe, pp->create_stderr_pipe, &conns,
+                      &err) < 0 ||
         relay_start(h->l, p->relay, &conns, on_relay_done, p, &err) < 0) {
         err_wrap(&err, err.code, "start container %s", c->id);
         respond_err(req, &err);
@@ -671,6 +679,9 @@ void host_handle_shutdown(bridge_req *req, void *ctx)
         return;
     }
     c->exit_type = forced ? EXIT_FORCED : EXIT_GRACEFUL;
+    /* as upstream's Container.Kill: the init's stdio no longer re-dials */
+    if (c->init)
+        relay_reconnect_stop(c->init->relay);
     if (runtime_kill(h->rt, c->id, forced ? SIGKILL : SIGTERM, false, on_shutdown_kill, req, &err) < 0)
         respond_err(req, &err);
 }

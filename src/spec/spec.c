@@ -443,6 +443,18 @@ void spec_add_tee_log_dir_mount(json_t *spec, const char *destination, const cha
 int spec_tee_log_path(const char *root, const char *rel, char **ret, gcs_err *err)
 {
     cleanup_free char *logs = sandbox_logs_dir(root);
+    /* docs/differences.md D-60: upstream joins an absolute path below the logs
+     * directory and cleans "a/../b"; both are refused here */
+    if (rel[0] == '/')
+        return err_set(err, HR_E_INVALIDARG, "log path %s must be relative to sandbox's log dir", rel);
+    for (const char *q = rel; *q;) {
+        size_t n = strcspn(q, "/");
+        if ((n == 1 && q[0] == '.') || (n == 2 && q[0] == '.' && q[1] == '.'))
+            return err_set(err, HR_E_INVALIDARG, "log path %s is not within sandbox's log dir (\".\" and \"..\" are "
+                                                 "not allowed)", rel);
+        q += n;
+        q += *q == '/';
+    }
     char *p = path_join(logs, rel);
     /* docs/pod-model.md §2.4: strictly below <root>/logs/ (the separator included) */
     if (!path_is_within(logs, p) || streq(p, logs)) {

@@ -62,6 +62,33 @@ typedef void (*relay_done_cb)(relay *r, void *data);
 int relay_pipes_new(bool want_in, bool want_out, bool want_err, relay **ret, gcs_err *err);
 void relay_child_fds(const relay *r, int fds[3]);
 
+/* Reconnecting output (a container init's stdout/stderr, as
+ * internal/guest/transport/reconnect.go): a stream whose host connection fails
+ * (EPIPE, ECONNRESET, ENOTCONN on a write, or a hang-up seen by epoll) re-dials
+ * the same port through the transport at once and then every
+ * RELAY_REDIAL_MS, on a loop timer, until it connects or relay_reconnect_stop
+ * is called. On the new connection it first sends again the last
+ * RELAY_REPLAY_BYTES bytes it had sent (fewer if it has sent fewer; a replay
+ * is not recorded again), then the backlog, then the live stream. While the
+ * host is away the process's output is read on into a backlog of up to
+ * RELAY_BACKLOG_BYTES per stream; past that it is dropped (so the process is
+ * never blocked by a missing host) and the loss is logged with its size. While
+ * connected a slow host still pushes back (one RELAY_BUF of queue). Such a
+ * stream does not use splice. Call before relay_start; port 0 leaves a stream
+ * as it is. Stopped, a stream whose host is away gives up (its queue is
+ * discarded and it is finished); a connected one stays and no longer re-dials. */
+#define RELAY_REDIAL_MS 100
+#define RELAY_REPLAY_BYTES (128 * 1024)
+#define RELAY_BACKLOG_BYTES (1024 * 1024)
+int relay_set_reconnect(relay *r, const transport *t, uint32_t port_out, uint32_t port_err, gcs_err *err);
+void relay_reconnect_stop(relay *r);
+
+/* The tee log: every byte read from the process's stdout and stderr (pty: the
+ * console) is appended to fd once, as it is read, whatever happens to the host
+ * connection; fd (taken) is closed when the output streams are finished. A
+ * failing write is logged and ends the tee, not the stream. name is for logs. */
+void relay_set_tee(relay *r, int fd, const char *name);
+
 /* pty relay over a pty master (taken, even on failure). */
 relay *relay_pty_new(int master);
 
@@ -87,6 +114,8 @@ void relay_free(relay *r);
  * host sent on an output socket. */
 typedef struct relay_counters {
     uint64_t read, written, discarded;
+    uint64_t dropped;                /* of discarded: past the backlog while the host was away */
+    unsigned disconnects, reconnects; /* reconnecting output only */
     bool finished; /* stdin: its socket is closed */
     bool spliced;  /* at least one splice(2) moved data */
 } relay_counters;

@@ -115,3 +115,14 @@ int storage_sandbox_dirs_setup(const char *root, gcs_err *err);
  * directories (deepest first, docs/pod-model.md §5.6 step 1), remove them, then
  * remove logs. Keeps going on failure. Idempotent (missing parts are fine). */
 int storage_sandbox_dirs_teardown(const char *root, gcs_err *err);
+
+/* ---- below a directory others can write into (beneath.c) ---- */
+
+/* Open rel (relative, no "." or ".." elements) below dir with flags (O_CREAT
+ * honoured with mode), creating missing parent directories with dir_mode
+ * (umask 0). dir itself and every component must not be symlinks, nothing may
+ * resolve outside dir (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, no mount
+ * crossing), and the result must be a regular file (a FIFO does not block:
+ * it is refused). *ret is close-on-exec. Refusals are HR_E_INVALIDARG. */
+int storage_open_beneath(const char *dir, const char *rel, int flags, mode_t mode, mode_t dir_mode, int *ret,
+                         gcs_err *err);
