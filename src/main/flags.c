@@ -30,7 +30,7 @@ static const flag_def defs[] = {
     FD("initial-policy-stance", F_STR, initial_policy_stance,
        "Stance: allow, deny. (deny: logs are discarded, as upstream; confidential policy is not implemented)"),
     FD("kmsgLogLevel", F_U64, kmsg_log_level,
-       "Log all kmsg entries with a priority less than or equal to the supplied level (accepted; not yet forwarded)"),
+       "Log all kmsg entries with a priority less than or equal to the supplied level."),
     FD("log-format", F_STR, log_format, "Logging Format: text or json"),
     FD("logfile", F_STR, logfile, "Logging Target: An optional file name/path. Omit for console output."),
     FD("loglevel", F_STR, loglevel, "Logging Level: debug, info, warning, error, fatal, panic."),
@@ -40,7 +40,8 @@ static const flag_def defs[] = {
        "the amount of memory reserved for the orchestration, the rest will be assigned to containers"),
     FD("runtime", F_STR, runtime, "OCI runtime binary (runc or crun, or a path)"),
     FD("runtime-no-pivot", F_BOOL, runtime_no_pivot,
-       "Pass --no-pivot to the runtime's create (needed when the VM's root is an initramfs)"),
+       "Pass --no-pivot to the runtime's create, as upstream always does (an initramfs root cannot be pivoted "
+       "away); -runtime-no-pivot=false lets the runtime pivot_root"),
     FD("runtime-timeout", F_U64, runtime_timeout,
        "Seconds one runtime invocation may take before it is killed and reported as failed"),
     FD("runtime-root", F_STR, runtime_root, "State directory passed to the runtime as --root (empty: the runtime's default)"),
@@ -76,6 +77,7 @@ void gcs_config_defaults(gcs_config *c)
     c->sysfs_root = "/sys";
     c->dev_root = "/dev";
     c->runtime_timeout = 120;
+    c->runtime_no_pivot = true; /* internal/guest/runtime/runc/runc.go: create always passes --no-pivot */
 }
 
 int flags_parse_bool(const char *s, bool *ret)
