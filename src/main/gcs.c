@@ -2,6 +2,7 @@
 #include "bridge/bridge.h"
 #include "common/log.h"
 #include "host/host.h"
+#include "kmsg/kmsg.h"
 #include "main/flags.h"
 
 #include <errno.h>
@@ -117,9 +118,14 @@ int main(int argc, char **argv)
     if (!cfg.v4)
         log_warn("started without -v4: every request will be answered E_NOTIMPL, as the reference does");
 
+    /* internal/guest/kmsg: the kernel's messages join the log stream */
+    cleanup_free char *kmsg_path = xasprintf("%s/kmsg", cfg.dev_root);
+    kmsg_reader *km = kmsg_start(l, kmsg_path, cfg.kmsg_log_level > 7 ? 7 : (unsigned)cfg.kmsg_log_level);
+
     bridge_start(b);
     int rc = loop_run(l);
 
+    kmsg_stop(km);
     bridge_stop(b);
     host_shutdown(h);
     bridge_free(b);
