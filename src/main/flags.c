@@ -21,11 +21,13 @@ static const flag_def defs[] = {
     FD("allowed-roots", F_STR, allowed_roots,
        "Colon-separated directories that host-supplied bundle, scratch and sandbox paths must lie under"),
     FD("cgroup-root", F_STR, cgroup_root, "Root of the cgroup filesystem the agent manages (tests point it at a fake tree)"),
+    FD("chronyd", F_STR, chronyd,
+       "The chronyd the time sync starts (a name looked up in PATH, or a path; tests give a wrapper)"),
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
     FD("dev-root", F_STR, dev_root, "Directory of device nodes (/dev; tests point it at a directory of their own)"),
     FD("disable-time-sync", F_BOOL, disable_time_sync,
-       "If true do not run chronyd time synchronization service inside the UVM (accepted; gcs starts no time sync)"),
+       "If true do not run chronyd time synchronization service inside the UVM"),
     FD("gcs-mem-limit-bytes", F_U64, gcs_mem_limit_bytes, "the maximum amount of memory the gcs can use"),
     FD("initial-policy-stance", F_STR, initial_policy_stance,
        "Stance: allow, deny. (deny: logs are discarded, as upstream; confidential policy is not implemented)"),
@@ -76,6 +78,7 @@ void gcs_config_defaults(gcs_config *c)
     c->allowed_roots = "/run/gcs:/run/mounts:/run/layers";
     c->sysfs_root = "/sys";
     c->dev_root = "/dev";
+    c->chronyd = "chronyd";
     c->runtime_timeout = 120;
     c->runtime_no_pivot = true; /* internal/guest/runtime/runc/runc.go: create always passes --no-pivot */
 }

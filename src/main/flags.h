@@ -35,6 +35,8 @@ typedef struct gcs_config {
      * device nodes (loop devices standing in for SCSI disks and pmem). */
     const char *sysfs_root;
     const char *dev_root;
+    /* The time sync daemon (a name looked up in PATH, or a path). */
+    const char *chronyd;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "host/host.h"
 #include "kmsg/kmsg.h"
+#include "timesync/timesync.h"
 #include "main/flags.h"
 
 #include <errno.h>
@@ -122,9 +123,17 @@ int main(int argc, char **argv)
     cleanup_free char *kmsg_path = xasprintf("%s/kmsg", cfg.dev_root);
     kmsg_reader *km = kmsg_start(l, kmsg_path, cfg.kmsg_log_level > 7 ? 7 : (unsigned)cfg.kmsg_log_level);
 
+    /* after the agent's cgroups: chronyd runs in /gcs, as upstream's does */
+    timesync *ts = NULL;
+    if (!cfg.disable_time_sync) {
+        timesync_opts to = {.chronyd = cfg.chronyd, .sysfs_root = cfg.sysfs_root, .dev_root = cfg.dev_root};
+        ts = timesync_start(l, &to);
+    }
+
     bridge_start(b);
     int rc = loop_run(l);
 
+    timesync_stop(ts); /* before the agent's cgroups go */
     kmsg_stop(km);
     bridge_stop(b);
     host_shutdown(h);
