@@ -4,10 +4,23 @@
  *
  * Text format (logrus-like):  time="…" level=info msg="container created" container=abc pid=12
  * JSON format (logrus JSON):  {"time":"…","level":"info","msg":"container created","container":"abc","pid":12}
- * One write(2) per line, so lines from the agent are never interleaved. */
+ * One write(2) per line, so lines from the agent are never interleaved.
+ *
+ * Every line is valid in its format whatever the values hold (the host's
+ * JSON decoder stops reading the stream for good at the first bad object,
+ * upstream internal/vm/vmutils/gcs_logs.go):
+ * - a string (msg, key or value) longer than LOG_VALUE_MAX bytes is cut at
+ *   the last whole UTF-8 sequence within that many bytes and ends, inside
+ *   its quotes, with the marker LOG_CUT_MARKER followed by its full length:
+ *   "aaaa…aaaa...[cut, 1048576 bytes]";
+ * - invalid UTF-8 becomes U+FFFD (one per bad byte), as Go's encoding/json
+ *   writes it; control characters are \n, \r, \t or \u00XX; U+2028 and
+ *   U+2029 are escaped too;
+ * - a double that is not finite is written as a string ("NaN", "+Inf"). */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_PANIC, LOG_FATAL, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
@@ -37,6 +50,13 @@ int log_parse_level(const char *s, enum log_level *ret);
 static inline bool log_enabled(enum log_level l) { return l <= log_get_level(); }
 
 void log_emit(enum log_level level, const char *msg, const log_field *fields);
+
+/* The longest string written whole (bytes of input). */
+#define LOG_VALUE_MAX 16384
+#define LOG_CUT_MARKER "...[cut, "
+/* The line log_emit would write (with its '\n'), malloc'd; *ret_len its
+ * length. For tests and the fuzz target. */
+char *log_format_line(enum log_level level, const char *msg, const log_field *fields, bool json, size_t *ret_len);
 
 #define log_at(lvl, msg, ...)                                                                      \
     do {                                                                                           \

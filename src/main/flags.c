@@ -21,18 +21,20 @@ static const flag_def defs[] = {
     FD("allowed-roots", F_STR, allowed_roots,
        "Colon-separated directories that host-supplied bundle, scratch and sandbox paths must lie under"),
     FD("cgroup-root", F_STR, cgroup_root, "Root of the cgroup filesystem the agent manages (tests point it at a fake tree)"),
+    FD("chronyd", F_STR, chronyd,
+       "The chronyd the time sync starts (a name looked up in PATH, or a path; tests give a wrapper)"),
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
     FD("dev-root", F_STR, dev_root, "Directory of device nodes (/dev; tests point it at a directory of their own)"),
     FD("dhcp-timeout", F_U64, dhcp_timeout,
        "Seconds a NIC the host added without an address waits for a DHCP lease (busybox udhcpc) before its setup fails"),
     FD("disable-time-sync", F_BOOL, disable_time_sync,
-       "If true do not run chronyd time synchronization service inside the UVM (accepted; gcs starts no time sync)"),
+       "If true do not run chronyd time synchronization service inside the UVM"),
     FD("gcs-mem-limit-bytes", F_U64, gcs_mem_limit_bytes, "the maximum amount of memory the gcs can use"),
     FD("initial-policy-stance", F_STR, initial_policy_stance,
        "Stance: allow, deny. (deny: logs are discarded, as upstream; confidential policy is not implemented)"),
     FD("kmsgLogLevel", F_U64, kmsg_log_level,
-       "Log all kmsg entries with a priority less than or equal to the supplied level (accepted; not yet forwarded)"),
+       "Log all kmsg entries with a priority less than or equal to the supplied level."),
     FD("log-format", F_STR, log_format, "Logging Format: text or json"),
     FD("logfile", F_STR, logfile, "Logging Target: An optional file name/path. Omit for console output."),
     FD("loglevel", F_STR, loglevel, "Logging Level: debug, info, warning, error, fatal, panic."),
@@ -42,7 +44,8 @@ static const flag_def defs[] = {
        "the amount of memory reserved for the orchestration, the rest will be assigned to containers"),
     FD("runtime", F_STR, runtime, "OCI runtime binary (runc or crun, or a path)"),
     FD("runtime-no-pivot", F_BOOL, runtime_no_pivot,
-       "Pass --no-pivot to the runtime's create (needed when the VM's root is an initramfs)"),
+       "Pass --no-pivot to the runtime's create, as upstream always does (an initramfs root cannot be pivoted "
+       "away); -runtime-no-pivot=false lets the runtime pivot_root"),
     FD("runtime-timeout", F_U64, runtime_timeout,
        "Seconds one runtime invocation may take before it is killed and reported as failed"),
     FD("runtime-root", F_STR, runtime_root, "State directory passed to the runtime as --root (empty: the runtime's default)"),
@@ -78,8 +81,10 @@ void gcs_config_defaults(gcs_config *c)
     c->allowed_roots = "/run/gcs:/run/mounts:/run/layers";
     c->sysfs_root = "/sys";
     c->dev_root = "/dev";
+    c->chronyd = "chronyd";
     c->runtime_timeout = 120;
     c->dhcp_timeout = 30;
+    c->runtime_no_pivot = true; /* internal/guest/runtime/runc/runc.go: create always passes --no-pivot */
 }
 
 int flags_parse_bool(const char *s, bool *ret)

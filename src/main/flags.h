@@ -37,6 +37,8 @@ typedef struct gcs_config {
     const char *dev_root;
     /* Seconds a NIC without an address may wait for a DHCP lease. */
     uint64_t dhcp_timeout;
+    /* The time sync daemon (a name looked up in PATH, or a path). */
+    const char *chronyd;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

@@ -2,6 +2,8 @@
 #include "bridge/bridge.h"
 #include "common/log.h"
 #include "host/host.h"
+#include "kmsg/kmsg.h"
+#include "timesync/timesync.h"
 #include "main/flags.h"
 
 #include <errno.h>
@@ -122,9 +124,22 @@ int main(int argc, char **argv)
     if (!cfg.v4)
         log_warn("started without -v4: every request will be answered E_NOTIMPL, as the reference does");
 
+    /* internal/guest/kmsg: the kernel's messages join the log stream */
+    cleanup_free char *kmsg_path = xasprintf("%s/kmsg", cfg.dev_root);
+    kmsg_reader *km = kmsg_start(l, kmsg_path, cfg.kmsg_log_level > 7 ? 7 : (unsigned)cfg.kmsg_log_level);
+
+    /* after the agent's cgroups: chronyd runs in /gcs, as upstream's does */
+    timesync *ts = NULL;
+    if (!cfg.disable_time_sync) {
+        timesync_opts to = {.chronyd = cfg.chronyd, .sysfs_root = cfg.sysfs_root, .dev_root = cfg.dev_root};
+        ts = timesync_start(l, &to);
+    }
+
     bridge_start(b);
     int rc = loop_run(l);
 
+    timesync_stop(ts); /* before the agent's cgroups go */
+    kmsg_stop(km);
     bridge_stop(b);
     host_shutdown(h);
     bridge_free(b);

@@ -247,7 +247,10 @@ class Agent:
         self.sockdir = os.path.join(self.tmpdir, "host")
         os.makedirs(self.sockdir, exist_ok=True)
         self.logpath = os.path.join(self.tmpdir, "gcs.log")
-        cmd = [gcs_binary(), "-loglevel", "debug", "-logfile", self.logpath]
+        # -disable-time-sync: a machine with a Hyper-V PTP clock would get a
+        # real chronyd stepping its clock; the time sync tests turn it on
+        # again with a chronyd that cannot (test_timesync.py)
+        cmd = [gcs_binary(), "-loglevel", "debug", "-logfile", self.logpath, "-disable-time-sync"]
         if v4:
             cmd.append("-v4")
         if mode == "stdio":

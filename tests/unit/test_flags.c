@@ -35,6 +35,8 @@ static void test_defaults(void **state)
     assert_string_equal(c.initial_policy_stance, "allow");
     assert_int_equal(c.kmsg_log_level, 4);
     assert_string_equal(c.transport, ""); /* vsock, or gcs.devtransport= on the kernel command line */
+    assert_false(c.disable_time_sync);
+    assert_true(c.runtime_no_pivot); /* upstream's runc create always passes --no-pivot */
     assert_string_equal(c.runtime, "runc");
     assert_string_equal(c.cgroup_root, "/sys/fs/cgroup");
     assert_string_equal(c.sysfs_root, "/sys");
@@ -56,6 +58,10 @@ static void test_hcsshim_command_line(void **state)
     assert_true(c.disable_time_sync);
     assert_false(c.scrub_logs);
     assert_string_equal(c.core_dump_location, "/tmp/core");
+    assert_true(c.runtime_no_pivot);
+    const char *off[] = {"gcs", "-runtime-no-pivot=false", NULL};
+    assert_int_equal(parse(&c, off), FLAGS_OK);
+    assert_false(c.runtime_no_pivot);
 }
 
 static void test_syntaxes(void **state)
