@@ -31,7 +31,6 @@ def expect(msg, hr, text=None):
 
 # (resource type, a request type its row accepts, one it refuses)
 NOT_YET = [("MappedVirtualDisk", "Add", "Update"), ("SCSIDevice", "Remove", "Add"),
-           ("MappedDirectory", "Remove", "Update"),
            ("Network", "Add", "Update"), ("VPCIDevice", "Add", "Remove"),
            ("SecurityPolicy", "Add", None), ("SecurityPolicyFragment", "Update", None)]
 
