@@ -23,7 +23,7 @@ import pytest
 import podlib
 from podlib import Stdio
 from gcsproto import E_FAIL, NULL_ID
-from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, in_empty_netns, missing
+from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, in_empty_netns, missing, uvm_dir
 
 MiB = 1 << 20
 LAYER = 8 * MiB
@@ -96,18 +96,13 @@ def layers():
     shutil.rmtree(d)
 
 
-@pytest.fixture(scope="module")
-def vm(layers):
+def boot(**kw):
     why = missing()
     if why:
         if os.environ.get("GCS_UVM_REQUIRED"):
             raise RuntimeError(f"GCS_UVM_REQUIRED is set but {why}")
         pytest.skip(why)
-    nv = ["-machine", "nvdimm=on",
-          "-object", f"memory-backend-file,id=pm0,share=off,mem-path={layers['img']},size={PMEM_SIZE}",
-          "-device", "nvdimm,id=nv0,memdev=pm0"]
-    v = UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "crun"], memory="1024,slots=2,maxmem=4G", extra_args=nv,
-            timeout=1200)
+    v = UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "crun"], timeout=1200, **kw)
     try:
         v.boot()
         yield v
@@ -117,8 +112,24 @@ def vm(layers):
         v.cleanup()
 
 
-@pytest.fixture
-def env(vm):
+@pytest.fixture(scope="module")
+def vm(layers):
+    """The cloud kernel (the image's default) with layers on an nvdimm."""
+    nv = ["-machine", "nvdimm=on",
+          "-object", f"memory-backend-file,id=pm0,share=off,mem-path={layers['img']},size={PMEM_SIZE}",
+          "-device", "nvdimm,id=nv0,memdev=pm0"]
+    yield from boot(memory="1024,slots=2,maxmem=4G", extra_args=nv)
+
+
+@pytest.fixture(scope="module")
+def vm9():
+    """The generic kernel of the image (the cloud one has no 9P)."""
+    if not os.path.exists(os.path.join(uvm_dir(), "vmlinuz-generic")):
+        pytest.skip("no vmlinuz-generic in the image (make uvm with UVM_GENERIC_MODULES)")
+    yield from boot(kernel="vmlinuz-generic")
+
+
+def pod_env(vm):
     vm.conn.notifications.clear()
     vm.conn.stash.clear()
     e = UvmPodEnv(vm, "crun")
@@ -126,7 +137,18 @@ def env(vm):
     left = e.leaks()
     left += [f"dm device {n}" for n in dm_devices(e)]
     left += [f"layer mount {m}" for m in e.mounts_under("/run/layers")]
+    left += [f"share mount {m}" for m in e.mounts_under("/run/mounts")]
     assert not left, "left behind in the VM: " + ", ".join(left)
+
+
+@pytest.fixture
+def env(vm):
+    yield from pod_env(vm)
+
+
+@pytest.fixture
+def env9(vm9):
+    yield from pod_env(vm9)
 
 
 def modify(conn, rtype, request, settings):
@@ -262,7 +284,8 @@ def plan9_server():
     os.unlink(export + ".log")
 
 
-def test_plan9_share_mounts_reads_writes_and_goes(env, plan9_server):
+def test_plan9_share_mounts_reads_writes_and_goes(env9, plan9_server):
+    env = env9
     c = env.conn
     path = "/run/mounts/plan9/1"
     env.paths.append(path)
