@@ -12,8 +12,6 @@
 static const resource_def unimplemented[] = {
     {RES_MAPPED_VIRTUAL_DISK, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
     {RES_SCSI_DEVICE, RES_ON_VM, REQ_BIT(REQ_REMOVE), NULL, NULL},
-    {RES_MAPPED_DIRECTORY, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
-    {RES_VPMEM_DEVICE, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
     {RES_VPCI_DEVICE, RES_ON_VM, REQ_BIT(REQ_ADD), NULL, NULL},
     {RES_SECURITY_POLICY, RES_ON_VM, REQ_ANY, NULL, NULL},
     {RES_SECURITY_POLICY_FRAGMENT, RES_ON_VM, REQ_ANY, NULL, NULL},
@@ -24,6 +22,8 @@ static const resource_def *const table[] = {
     &res_container_constraints_def,
     &res_pod_memory_limit_def,
     &res_network_def,
+    &res_vpmem_device_def,
+    &res_mapped_directory_def,
 };
 
 static const resource_def *find_row(enum msg_resource type)

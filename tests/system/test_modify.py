@@ -31,7 +31,6 @@ def expect(msg, hr, text=None):
 
 # (resource type, a request type its row accepts, one it refuses)
 NOT_YET = [("MappedVirtualDisk", "Add", "Update"), ("SCSIDevice", "Remove", "Add"),
-           ("MappedDirectory", "Remove", "Update"), ("VPMemDevice", "Add", "PreAdd"),
            ("VPCIDevice", "Add", "Remove"),
            ("SecurityPolicy", "Add", None), ("SecurityPolicyFragment", "Update", None)]
 

@@ -371,7 +371,8 @@ class UVM:
     """One utility VM. Use as a context manager; stop() always kills QEMU."""
 
     def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120, init=None,
-                 init_args=None, vsockexec_args=None, console=False, qemu_args=None, dev_transport=DEV_TRANSPORT):
+                 init_args=None, vsockexec_args=None, console=False, qemu_args=None, dev_transport=DEV_TRANSPORT,
+                 extra_args=()):
         """init: the image's init to boot with (rdinit=); None is /init, our
         gcs-init. FLOOR_INIT is the busybox sh floor, after which gcs is PID 1
         and nothing powers off: stop() (QEMU killed by its pid) ends it.
@@ -382,7 +383,8 @@ class UVM:
         command line (a UART on ttyS0, no "panic=-1 quiet"), so that the
         kernel's and init's messages reach console(). qemu_args: more QEMU
         arguments (devices), appended as they are; self.qemu_args can also
-        be extended before start()."""
+        be extended before start(); extra_args is the same list (its older
+        name). memory may be a QEMU -m value such as "1024,slots=2,maxmem=4G"."""
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="gcs-uvm-")
         self.console_path = os.path.join(self.dir, "console.log")
@@ -393,7 +395,7 @@ class UVM:
         self.kernel_args = kernel_args
         self.dev_transport = dev_transport
         self.console_on = console
-        self.qemu_args = list(qemu_args or [])
+        self.qemu_args = list(qemu_args or []) + list(extra_args)
         self.init = init
         self.memory, self.cpus, self.timeout = memory, cpus, timeout
         self.proc = None
