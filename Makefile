@@ -23,7 +23,7 @@ FUZZ_SECONDS ?= 30
 PYTEST ?= /usr/bin/python3 -m pytest
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-PKGS := jansson
+PKGS := jansson blkid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson) -lm
 

@@ -61,3 +61,6 @@ void resources_release(host *h);
 extern const resource_def res_combined_layers_def;      /* res_layers.c */
 extern const resource_def res_container_constraints_def; /* res_constraints.c */
 extern const resource_def res_pod_memory_limit_def;     /* res_pod_memory.c */
+extern const resource_def res_mapped_virtual_disk_def;  /* res_scsi.c */
+extern const resource_def res_scsi_device_def;          /* res_scsi.c */
+extern const resource_def res_vpci_device_def;          /* res_vpci.c */

@@ -23,6 +23,8 @@ static const flag_def defs[] = {
     FD("cgroup-root", F_STR, cgroup_root, "Root of the cgroup filesystem the agent manages (tests point it at a fake tree)"),
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
+    FD("device-timeout-ms", F_U64, device_timeout_ms,
+       "Milliseconds to wait for a device the host attached (SCSI disk, partition, device node, VPCI) to show up"),
     FD("dev-root", F_STR, dev_root, "Directory of device nodes (/dev; tests point it at a directory of their own)"),
     FD("disable-time-sync", F_BOOL, disable_time_sync,
        "If true do not run chronyd time synchronization service inside the UVM (accepted; gcs starts no time sync)"),
@@ -76,6 +78,7 @@ void gcs_config_defaults(gcs_config *c)
     c->sysfs_root = "/sys";
     c->dev_root = "/dev";
     c->runtime_timeout = 120;
+    c->device_timeout_ms = 5000;
 }
 
 int flags_parse_bool(const char *s, bool *ret)

@@ -35,6 +35,8 @@ typedef struct gcs_config {
      * device nodes (loop devices standing in for SCSI disks and pmem). */
     const char *sysfs_root;
     const char *dev_root;
+    /* How long a device the host attached may take to show up. */
+    uint64_t device_timeout_ms;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

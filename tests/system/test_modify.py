@@ -30,9 +30,8 @@ def expect(msg, hr, text=None):
 
 
 # (resource type, a request type its row accepts, one it refuses)
-NOT_YET = [("MappedVirtualDisk", "Add", "Update"), ("SCSIDevice", "Remove", "Add"),
-           ("MappedDirectory", "Remove", "Update"), ("VPMemDevice", "Add", "PreAdd"),
-           ("Network", "Add", "Update"), ("VPCIDevice", "Add", "Remove"),
+NOT_YET = [("MappedDirectory", "Remove", "Update"), ("VPMemDevice", "Add", "PreAdd"),
+           ("Network", "Add", "Update"),
            ("SecurityPolicy", "Add", None), ("SecurityPolicyFragment", "Update", None)]
 
 
