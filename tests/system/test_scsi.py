@@ -496,3 +496,39 @@ def test_agent_exit_leaves_nothing(request, tmp_path, disks):
     assert not os.path.exists("/run/mounts/scsi")
     _check_no_leaks(env)
     assert pid  # the fixture detaches the loop devices and fails if one is busy
+
+
+# ---- by hand ----
+
+def test_gcsctl_scsi(tmp_path, disks):
+    """gcsctl scsi add / remove / unplug against a real agent."""
+    from test_gcsctl import GCSCTL, BareAgent
+    from conftest import PodEnv
+    rtroot = str(tmp_path / "rtstate")
+    agent = BareAgent(tmp_path / "agent", ["-runtime", "runc", "-runtime-root", rtroot, "-sysfs-root", disks.sysfs,
+                                           "-dev-root", disks.dev, "-device-timeout-ms", str(TIMEOUT_MS)])
+    env = PodEnv(agent, "runc", rtroot, tmp_path)
+    env.paths.append("/run/mounts/scsi")
+
+    def ctl(*args):
+        p = subprocess.run([GCSCTL, "-d", agent.sockdir, "-t", "20"] + list(args), capture_output=True, text=True,
+                           timeout=60)
+        return p.returncode, p.stderr
+
+    try:
+        disks.attach(2, 3, "sdb", size_mb=320, fs=None)
+        assert ctl("scsi", "add", "--ensure-fs", "xfs", "--option", "rshared", "3", "/run/mounts/scsi/m3") == (0, "")
+        fstype, _, optional = mount_of(env, "/run/mounts/scsi/m3")
+        assert fstype == "xfs" and "shared:" in optional
+        rc, err = ctl("scsi", "unplug", "3")
+        assert rc == 1 and "still mounted" in err, err
+        assert ctl("scsi", "remove", "3", "/run/mounts/scsi/m3") == (0, "")
+        assert ctl("scsi", "unplug", "3") == (0, "")
+        assert open(f"{disks.scsi_dir(2, 3)}/delete").read() == "1\n"
+        rc, err = ctl("scsi", "add", "--controller", "7", "3", "/run/mounts/scsi/m3")
+        assert rc == 1 and "0x80070057" in err and "out of range" in err, err
+        rc, err = ctl("scsi", "attach", "3")
+        assert rc == 2, err
+    finally:
+        agent.stop()
+    _check_no_leaks(env)
