@@ -228,10 +228,21 @@ static const jx_field t_mapping[] = {
     JXF("DeviceSizeInBytes", JX_U64, mapping_info, device_size_in_bytes),
     JX_TABLE_END,
 };
+static const jx_field t_verity[] = {
+    JXF("Ext4SizeInBytes", JX_I64, res_verity_info, ext4_size_in_bytes),
+    JXF("Version", JX_I64, res_verity_info, version),
+    JXF("Algorithm", JX_STR, res_verity_info, algorithm),
+    JXF("SuperBlock", JX_BOOL, res_verity_info, super_block),
+    JXF("RootDigest", JX_STR, res_verity_info, root_digest),
+    JXF("Salt", JX_STR, res_verity_info, salt),
+    JXF("BlockSize", JX_I64, res_verity_info, block_size),
+    JX_TABLE_END,
+};
 static const jx_field t_vpmem[] = {
     JXF("DeviceNumber", JX_U32, res_vpmem_device, device_number),
     JXF("MountPath", JX_STR, res_vpmem_device, mount_path),
     JXS("MappingInfo", JX_STRUCT, res_vpmem_device, mapping_info, t_mapping),
+    JXS("VerityInfo", JX_STRUCT, res_vpmem_device, verity_info, t_verity),
     JX_TABLE_END,
 };
 
@@ -351,7 +362,13 @@ int msg_decode_resource(enum msg_resource r, const json_t *settings, msg_resourc
         return err_set(err, HR_E_FAIL, "invalid ResourceType");
     if (!resources[r].table || !settings)
         return 0;
-    return jx_decode(settings, resources[r].table, out, arena, "Settings", err);
+    int ret = jx_decode(settings, resources[r].table, out, arena, "Settings", err);
+    if (ret == 0 && r == RES_VPMEM_DEVICE) {
+        /* a Go pointer: absent and null are nil, {} is a zero mapping */
+        out->vpmem.has_mapping_info = json_is_object(json_object_get(settings, "MappingInfo"));
+        out->vpmem.has_verity_info = json_is_object(json_object_get(settings, "VerityInfo"));
+    }
+    return ret;
 }
 
 bool msg_is_guid(const char *s)

@@ -152,6 +152,19 @@ typedef struct res_mapped_directory {
     bool read_only;
 } res_mapped_directory;
 
+/* DeviceVerityInfo (upstream marks it deprecated: its guest reads verity
+ * only in confidential mode; gcs sets up dm-verity whenever it is sent,
+ * docs/differences.md D-46). */
+typedef struct res_verity_info {
+    int64_t ext4_size_in_bytes;
+    int64_t version;
+    const char *algorithm;
+    bool super_block;
+    const char *root_digest;
+    const char *salt;
+    int64_t block_size;
+} res_verity_info;
+
 typedef struct res_vpmem_device {
     uint32_t device_number;
     const char *mount_path;
@@ -159,6 +172,9 @@ typedef struct res_vpmem_device {
         uint64_t device_offset_in_bytes;
         uint64_t device_size_in_bytes;
     } mapping_info;
+    res_verity_info verity_info;
+    bool has_mapping_info; /* MappingInfo is an object (not absent, not null) */
+    bool has_verity_info;  /* VerityInfo is an object */
 } res_vpmem_device;
 
 typedef struct res_layer {

@@ -10,8 +10,6 @@
  * but not implemented yet: it answers E_NOTIMPL once target and request
  * type have been checked. Request types as upstream accepts them. */
 static const resource_def unimplemented[] = {
-    {RES_MAPPED_DIRECTORY, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
-    {RES_VPMEM_DEVICE, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
     {RES_NETWORK, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
     {RES_SECURITY_POLICY, RES_ON_VM, REQ_ANY, NULL, NULL},
     {RES_SECURITY_POLICY_FRAGMENT, RES_ON_VM, REQ_ANY, NULL, NULL},
@@ -24,6 +22,8 @@ static const resource_def *const table[] = {
     &res_mapped_virtual_disk_def,
     &res_scsi_device_def,
     &res_vpci_device_def,
+    &res_vpmem_device_def,
+    &res_mapped_directory_def,
 };
 
 static const resource_def *find_row(enum msg_resource type)

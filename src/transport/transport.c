@@ -85,6 +85,8 @@ void transport_done(transport *t)
 
 int transport_serial_tcp_port(uint32_t port)
 {
+    if (port >= 1 && port <= TRANSPORT_SERIAL_SMALL_MAX)
+        return (int)(TRANSPORT_SERIAL_SMALL_TCP_BASE + port);
     if (port <= TRANSPORT_SERIAL_PORT_BASE || port - TRANSPORT_SERIAL_PORT_BASE > 65535 - TRANSPORT_SERIAL_TCP_BASE)
         return -ERANGE;
     return (int)(port - TRANSPORT_SERIAL_PORT_BASE + TRANSPORT_SERIAL_TCP_BASE);
@@ -158,11 +160,11 @@ static int dial_tcp(const transport *t, uint32_t port, gcs_err *err)
 {
     int tp = transport_serial_tcp_port(port);
     if (tp < 0)
-        return err_errno(err, HR_E_FAIL, ERANGE, "port %u has no TCP mapping (want 0x%x..0x%x)", port,
-                         TRANSPORT_SERIAL_PORT_BASE + 1,
+        return err_errno(err, HR_E_FAIL, ERANGE, "port %u has no TCP mapping (want 1..%u or 0x%x..0x%x)", port,
+                         TRANSPORT_SERIAL_SMALL_MAX, TRANSPORT_SERIAL_PORT_BASE + 1,
                          TRANSPORT_SERIAL_PORT_BASE + 65535 - TRANSPORT_SERIAL_TCP_BASE);
     if (!t->tcp_addr)
-        return err_errno(err, HR_E_FAIL, ENOTCONN, "port %u: serial transport without tcp= cannot dial stdio", port);
+        return err_errno(err, HR_E_FAIL, ENOTCONN, "port %u: serial transport without tcp= cannot dial it", port);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tp)};
     inet_pton(AF_INET, t->tcp_addr, &sa.sin_addr); /* validated by transport_parse */
     cleanup_close int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

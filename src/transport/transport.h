@@ -16,8 +16,10 @@
  *              EOF, and the redial opens the device again.
  *              Every other port P (process stdio) is a TCP connect to
  *              IPV4:(P - 0x40000000 + 40000), for P in 0x40000001..0x400063BF
- *              (TCP 40001..65535); without tcp= those dials fail. Under QEMU
- *              user networking, tcp=10.0.2.2 reaches the host's 127.0.0.1.
+ *              (TCP 40001..65535); a small port P in 1..9999 (Plan 9 564,
+ *              ...) to IPV4:(30000 + P); without tcp= those dials fail.
+ *              Under QEMU user networking, tcp=10.0.2.2 reaches the host's
+ *              127.0.0.1.
  *   inouterr   (-use-inouterr, not a -transport value) the bridge is the
  *              agent's own stdin/stdout (no re-dial); stdio ports still dial
  *              through the transport.
@@ -30,9 +32,12 @@
 
 enum transport_kind { TRANSPORT_VSOCK, TRANSPORT_UNIX, TRANSPORT_SERIAL };
 
-/* Stdio port P maps to TCP port P - TRANSPORT_SERIAL_PORT_BASE + TRANSPORT_SERIAL_TCP_BASE. */
+/* Stdio port P maps to TCP port P - TRANSPORT_SERIAL_PORT_BASE + TRANSPORT_SERIAL_TCP_BASE;
+ * small port P (1..TRANSPORT_SERIAL_SMALL_MAX) to TRANSPORT_SERIAL_SMALL_TCP_BASE + P. */
 #define TRANSPORT_SERIAL_PORT_BASE 0x40000000u
 #define TRANSPORT_SERIAL_TCP_BASE 40000u
+#define TRANSPORT_SERIAL_SMALL_MAX 9999u
+#define TRANSPORT_SERIAL_SMALL_TCP_BASE 30000u
 
 typedef struct transport {
     enum transport_kind kind;

@@ -30,8 +30,7 @@ def expect(msg, hr, text=None):
 
 
 # (resource type, a request type its row accepts, one it refuses)
-NOT_YET = [("MappedDirectory", "Remove", "Update"), ("VPMemDevice", "Add", "PreAdd"),
-           ("Network", "Add", "Update"),
+NOT_YET = [("Network", "Add", "Update"),
            ("SecurityPolicy", "Add", None), ("SecurityPolicyFragment", "Update", None)]
 
 

@@ -256,7 +256,11 @@ static void test_modify_and_resources(void **state)
             assert_int_equal(((res_ip_config *)s.net.ip_configs.v)[0].prefix_length, 24);
             assert_int_equal(((res_route *)s.net.routes.v)[0].metric, 5);
             break;
-        case RES_VPMEM_DEVICE: assert_int_equal(s.vpmem.mapping_info.device_size_in_bytes, 8192); break;
+        case RES_VPMEM_DEVICE:
+            assert_int_equal(s.vpmem.mapping_info.device_size_in_bytes, 8192);
+            assert_true(s.vpmem.has_mapping_info);
+            assert_false(s.vpmem.has_verity_info);
+            break;
         case RES_CONTAINER_CONSTRAINTS: assert_non_null(s.constraints.linux_resources); break;
         default: break;
         }
@@ -266,6 +270,25 @@ static void test_modify_and_resources(void **state)
     /* wrong types in settings */
     json_t *doc;
     jx_arena a = {0};
+    /* VPMemDevice: MappingInfo and VerityInfo are Go pointers: null and
+     * absent are "not given", {} is given (offset 0, size 0) */
+    const char *vp = "{\"MappingInfo\":null,\"VerityInfo\":{\"RootDigest\":\"ab\",\"Ext4SizeInBytes\":4096,"
+                     "\"Version\":1,\"Algorithm\":\"sha256\",\"SuperBlock\":true,\"Salt\":\"00\",\"BlockSize\":4096}}";
+    assert_int_equal(jx_parse_object(vp, strlen(vp), &doc, &e), 0);
+    assert_int_equal(msg_decode_resource(RES_VPMEM_DEVICE, doc, &s, &a, &e), 0);
+    assert_false(s.vpmem.has_mapping_info);
+    assert_true(s.vpmem.has_verity_info);
+    assert_string_equal(s.vpmem.verity_info.root_digest, "ab");
+    assert_int_equal(s.vpmem.verity_info.ext4_size_in_bytes, 4096);
+    assert_int_equal(s.vpmem.verity_info.block_size, 4096);
+    assert_true(s.vpmem.verity_info.super_block);
+    json_decref(doc);
+    jx_arena_free(&a);
+    assert_int_equal(jx_parse_object("{\"MappingInfo\":{}}", 18, &doc, &e), 0);
+    assert_int_equal(msg_decode_resource(RES_VPMEM_DEVICE, doc, &s, &a, &e), 0);
+    assert_true(s.vpmem.has_mapping_info);
+    json_decref(doc);
+    jx_arena_free(&a);
     assert_int_equal(jx_parse_object("{\"Lun\":256}", 11, &doc, &e), 0);
     assert_true(msg_decode_resource(RES_MAPPED_VIRTUAL_DISK, doc, &s, &a, &e) < 0);
     assert_int_equal(e.hr, HR_VMCOMPUTE_INVALID_JSON);

@@ -89,7 +89,8 @@ static void test_tcp_port_mapping(void **state)
     } cases[] = {
         {0x40000001u, 40001}, {0x40000002u, 40002}, {0x400063BFu, 65535}, {0x400063C0u, -ERANGE},
         {0x40000000u, -ERANGE}, /* the bridge port has no TCP mapping */
-        {0, -ERANGE}, {109, -ERANGE}, {0x3FFFFFFFu, -ERANGE}, {0xFFFFFFFFu, -ERANGE},
+        {0, -ERANGE}, {109, 30109}, {564, 30564}, {9999, 39999}, {10000, -ERANGE}, {0x3FFFFFFFu, -ERANGE},
+        {0xFFFFFFFFu, -ERANGE},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
         assert_int_equal(transport_serial_tcp_port(cases[i].port), cases[i].tcp);

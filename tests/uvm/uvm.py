@@ -132,10 +132,14 @@ class QMP:
 class UVM:
     """One utility VM. Use as a context manager; stop() always kills QEMU."""
 
-    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120, init=None):
+    def __init__(self, workdir=None, gcs_args=None, kernel_args="", memory=1024, cpus=2, timeout=120, init=None,
+                 extra_args=(), kernel="vmlinuz"):
         """init: the image's init to boot with (rdinit=); None is /init, our
         gcs-init. FLOOR_INIT is the busybox sh floor, after which gcs is PID 1
-        and nothing powers off: stop() (QEMU killed by its pid) ends it."""
+        and nothing powers off: stop() (QEMU killed by its pid) ends it.
+        extra_args: more QEMU arguments (devices: nvdimm, disks); memory may
+        be a QEMU -m value such as "1024,slots=2,maxmem=4G". kernel: the
+        image's kernel file ("vmlinuz-generic": the generic kernel, with 9P)."""
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="gcs-uvm-")
         self.console_path = os.path.join(self.dir, "console.log")
@@ -144,6 +148,8 @@ class UVM:
         self.kernel_args = kernel_args
         self.init = init
         self.memory, self.cpus, self.timeout = memory, cpus, timeout
+        self.extra_args = list(extra_args)
+        self.kernel = kernel
         self.proc = None
         self.qmp = None
         self.conn = None
@@ -162,7 +168,7 @@ class UVM:
             QEMU, "-M", "q35", "-cpu", "max", "-m", str(self.memory), "-smp", str(self.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-pidfile", self.pidfile,
-            "-kernel", os.path.join(d, "vmlinuz"), "-initrd", os.path.join(d, "initrd.img"),
+            "-kernel", os.path.join(d, self.kernel), "-initrd", os.path.join(d, "initrd.img"),
             "-append", append,
             "-serial", "file:" + self.console_path,
             "-chardev", f"socket,id=qmp,path={self.dir}/qmp.sock,reconnect=1",
@@ -172,7 +178,7 @@ class UVM:
             "-device", f"virtserialport,chardev=br,name={BRIDGE_PORT_NAME},id=gcsbr",
             # guest -> 10.0.2.2:P reaches 127.0.0.1:P of QEMU's (empty) netns
             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
-        ]
+        ] + self.extra_args
 
     def _listen(self, name):
         path = os.path.join(self.dir, name)
