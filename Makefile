@@ -23,9 +23,9 @@ FUZZ_SECONDS ?= 30
 PYTEST ?= /usr/bin/python3 -m pytest
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-PKGS := jansson libmnl
+PKGS := jansson libmnl blkid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lmnl) -lm
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -ljansson -lmnl -lblkid) -lm
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral -Wshadow -Wvla -Wno-missing-field-initializers
 OPT ?= -O2 -g

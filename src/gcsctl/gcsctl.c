@@ -24,6 +24,22 @@ static const ctl_cmd COMMANDS[] = {
      "Example: gcsctl modify --settings '{\"ContainerRootPath\":\"/run/gcs/c/w1/rootfs\",\n"
      "         \"Layers\":[{\"Path\":\"/run/layers/l1\"}],\"ScratchPath\":\"/run/gcs/c/w1/scratch\"}' CombinedLayers",
      cmd_modify},
+    {"scsi", 2,
+     "scsi add|remove [--controller N] [--partition P] [--read-only] [--block-dev] [--ensure-fs ext4|xfs]\n"
+     "                  [--fs TYPE] [--encrypted] [--option OPT]... LUN [PATH]\n"
+     "       gcsctl scsi unplug [--controller N] LUN",
+     "A SCSI disk the host attached (MappedVirtualDisk): add mounts it at PATH (or, without PATH, only\n"
+     "waits for it), remove takes PATH off; unplug deletes the disk from the VM (SCSIDevice Remove).\n"
+     "  --controller N       Hyper-V SCSI controller index 0-3 (default 0)\n"
+     "  --partition P        partition P of the disk (default 0: the whole disk)\n"
+     "  --read-only          mount read-only\n"
+     "  --block-dev          PATH becomes a symlink to the device node instead of a mount\n"
+     "  --ensure-fs FS       format with FS (ext4 or xfs) unless the disk already holds it\n"
+     "  --fs TYPE            the filesystem type to mount (default: what the disk holds)\n"
+     "  --encrypted          dm-crypt with an ephemeral key (the contents are lost)\n"
+     "  --option OPT         repeatable; only propagation options (rshared, private, ...) take effect\n"
+     "Example: gcsctl scsi add --ensure-fs ext4 1 /run/mounts/scsi/m1",
+     cmd_scsi},
     {"create", 1,
      "create ID --settings FILE\n"
      "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"

@@ -323,6 +323,9 @@ static void slim_spec(container *c)
     json_object_set_new(slim, "process", sp);
     if (json_object_get(c->spec, "root"))
         json_object_set(slim, "root", json_object_get(c->spec, "root"));
+    /* the mounts' sources: a disk Remove asks whether a live container uses it */
+    if (json_object_get(c->spec, "mounts"))
+        json_object_set(slim, "mounts", json_object_get(c->spec, "mounts"));
     json_t *cg = json_object_get(json_object_get(c->spec, "linux"), "cgroupsPath");
     json_object_set_new(slim, "linux", json_pack("{s:O?}", "cgroupsPath", cg));
     json_decref(c->spec);

@@ -48,7 +48,10 @@ static int layers_remove(host *h, const char *target, gcs_err *err)
     if (r < 0)
         return r;
     cleanup_free char *bundle_dir = path_dir(target);
-    if (uvmstate_has(h->mounts, bundle_dir) && !has_user) {
+    /* only the bind this resource made: a scratch disk mounted on the
+     * bundle directory (V1) is MappedVirtualDisk's */
+    const char *owner = uvmstate_owner(h->mounts, bundle_dir);
+    if (owner && streq(owner, OWNER) && !has_user) {
         cleanup_err gcs_err e = GCS_ERR_INIT;
         if (uvmstate_unmount(h->mounts, bundle_dir, &e) < 0)
             log_warn("cannot detach the bundle from its scratch", KV_S("bundle", bundle_dir),

@@ -10,9 +10,6 @@
  * but not implemented yet: it answers E_NOTIMPL once target and request
  * type have been checked. Request types as upstream accepts them. */
 static const resource_def unimplemented[] = {
-    {RES_MAPPED_VIRTUAL_DISK, RES_ON_VM, REQ_BIT(REQ_ADD) | REQ_BIT(REQ_REMOVE), NULL, NULL},
-    {RES_SCSI_DEVICE, RES_ON_VM, REQ_BIT(REQ_REMOVE), NULL, NULL},
-    {RES_VPCI_DEVICE, RES_ON_VM, REQ_BIT(REQ_ADD), NULL, NULL},
     {RES_SECURITY_POLICY, RES_ON_VM, REQ_ANY, NULL, NULL},
     {RES_SECURITY_POLICY_FRAGMENT, RES_ON_VM, REQ_ANY, NULL, NULL},
 };
@@ -22,6 +19,9 @@ static const resource_def *const table[] = {
     &res_container_constraints_def,
     &res_pod_memory_limit_def,
     &res_network_def,
+    &res_mapped_virtual_disk_def,
+    &res_scsi_device_def,
+    &res_vpci_device_def,
     &res_vpmem_device_def,
     &res_mapped_directory_def,
 };

@@ -62,5 +62,8 @@ extern const resource_def res_combined_layers_def;      /* res_layers.c */
 extern const resource_def res_container_constraints_def; /* res_constraints.c */
 extern const resource_def res_pod_memory_limit_def;     /* res_pod_memory.c */
 extern const resource_def res_network_def;              /* res_network.c */
+extern const resource_def res_mapped_virtual_disk_def;  /* res_scsi.c */
+extern const resource_def res_scsi_device_def;          /* res_scsi.c */
+extern const resource_def res_vpci_device_def;          /* res_vpci.c */
 extern const resource_def res_vpmem_device_def;         /* res_vpmem.c */
 extern const resource_def res_mapped_directory_def;     /* res_plan9.c */

@@ -25,6 +25,8 @@ static const flag_def defs[] = {
        "The chronyd the time sync starts (a name looked up in PATH, or a path; tests give a wrapper)"),
     FD("core-dump-location", F_STR, core_dump_location,
        "The location/format where process core dumps will be written to (written to /proc/sys/kernel/core_pattern)."),
+    FD("device-timeout-ms", F_U64, device_timeout_ms,
+       "Milliseconds to wait for a device the host attached (SCSI disk, partition, device node, VPCI) to show up"),
     FD("dev-root", F_STR, dev_root, "Directory of device nodes (/dev; tests point it at a directory of their own)"),
     FD("dhcp-timeout", F_U64, dhcp_timeout,
        "Seconds a NIC the host added without an address waits for a DHCP lease (busybox udhcpc) before its setup fails"),
@@ -85,6 +87,7 @@ void gcs_config_defaults(gcs_config *c)
     c->runtime_timeout = 120;
     c->dhcp_timeout = 30;
     c->runtime_no_pivot = true; /* internal/guest/runtime/runc/runc.go: create always passes --no-pivot */
+    c->device_timeout_ms = 5000;
 }
 
 int flags_parse_bool(const char *s, bool *ret)

@@ -39,6 +39,8 @@ typedef struct gcs_config {
     uint64_t dhcp_timeout;
     /* The time sync daemon (a name looked up in PATH, or a path). */
     const char *chronyd;
+    /* How long a device the host attached may take to show up. */
+    uint64_t device_timeout_ms;
 } gcs_config;
 
 void gcs_config_defaults(gcs_config *c);

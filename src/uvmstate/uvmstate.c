@@ -375,6 +375,12 @@ void *uvmstate_data(const uvmstate *t, const char *path)
     return d ? d->data : NULL;
 }
 
+const char *uvmstate_owner(const uvmstate *t, const char *path)
+{
+    dev *d = lookup(t, path);
+    return d ? d->owner : NULL;
+}
+
 int uvmstate_set_user(uvmstate *t, const char *path, const char *container_id)
 {
     dev *d = lookup(t, path);

@@ -91,6 +91,8 @@ int uvmstate_set_unmount(uvmstate *t, const char *path, const char *owner, uvmst
                          void (*free_data)(void *data));
 /* The data attached to the entry at path, or NULL. */
 void *uvmstate_data(const uvmstate *t, const char *path);
+/* The owner of the entry at path, or NULL (no entry, or none set). */
+const char *uvmstate_owner(const uvmstate *t, const char *path);
 /* Record that container_id uses the mount at path as its rootfs (NULL
  * clears); -ENOENT when nothing is tracked there. */
 int uvmstate_set_user(uvmstate *t, const char *path, const char *container_id);

@@ -231,8 +231,8 @@ def test_modify_by_hand(ctl_env, tmp_path):
     ok(env, "modify", "--settings", f"@{path}", "CombinedLayers", "Remove")
     log = env.agent.log()
     assert 0 <= log.find("container rootfs mounted") < log.find("container rootfs removed"), log[-2000:]
-    rc, out, err = gcsctl(env, "modify", "--settings", "{}", "MappedVirtualDisk")
-    assert rc == 1 and "0x80004001" in err and "MappedVirtualDisk" in err, err
+    rc, out, err = gcsctl(env, "modify", "--settings", "{}", "SecurityPolicy")
+    assert rc == 1 and "0x80004001" in err and "SecurityPolicy" in err, err
     rc, out, err = gcsctl(env, "modify", "--container", podlib.new_id("zz"), "ContainerConstraints", "Update")
     assert rc == 1 and "0xc037010e" in err.lower(), err
     rc, out, err = gcsctl(env, "modify", "--settings", "{bad", "CombinedLayers")

@@ -30,9 +30,7 @@ def expect(msg, hr, text=None):
 
 
 # (resource type, a request type its row accepts, one it refuses)
-NOT_YET = [("MappedVirtualDisk", "Add", "Update"), ("SCSIDevice", "Remove", "Add"),
-           ("VPCIDevice", "Add", "Remove"),
-           ("SecurityPolicy", "Add", None), ("SecurityPolicyFragment", "Update", None)]
+NOT_YET = [("SecurityPolicy", "Add", None), ("SecurityPolicyFragment", "Update", None)]
 
 
 @pytest.mark.parametrize("rtype,accepted,refused", NOT_YET)
