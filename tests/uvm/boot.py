@@ -8,7 +8,8 @@
                                     bridge port, dial DIR/1073741824 (where
                                     gcsctl listens) and splice the two. Stop
                                     with ctrl-c (the VM is powered off).
-  --console                         copy the VM's console to stderr at the end
+  --console                         boot with hcsshim's console-pipe command line
+                                    (a UART) and copy the console to stderr at the end
   --kernel-args ARGS                extra kernel parameters (hcsshim.cgroup=v1)
 
 Run it inside an empty network namespace so that the guest can reach only
@@ -93,9 +94,10 @@ def main():
     why = missing()
     if why:
         sys.exit(f"boot.py: {why}")
-    vm = UVM(kernel_args=args.kernel_args, timeout=args.timeout)
+    vm = UVM(kernel_args=args.kernel_args, timeout=args.timeout, console=args.console)
     try:
         vm.start()
+        vm.wait_host_side()  # entropy served and the log port connected, as hcsshim waits
         conn = vm.connect()
         if args.relay:
             # gcsctl negotiates itself: a connection negotiates only once
@@ -115,6 +117,9 @@ def main():
     finally:
         if args.console:
             sys.stderr.write(vm.console())
+        if vm.log:
+            print(f"boot.py: log stream: {len(vm.log.entries)} entries, {len(vm.log.errors)} decode errors",
+                  file=sys.stderr)
         vm.cleanup()
 
 

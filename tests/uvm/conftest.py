@@ -17,7 +17,7 @@ def vm():
         if os.environ.get("GCS_UVM_REQUIRED"):
             raise RuntimeError(f"GCS_UVM_REQUIRED is set but {why}")
         pytest.skip(why)
-    v = UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "runc"], timeout=1200)
+    v = UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "runc"], timeout=1200)  # hcsshim's command line + extra exec args
     try:
         v.boot()
         yield v

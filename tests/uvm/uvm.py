@@ -118,6 +118,17 @@ def hcsshim_cmdline(cpus, init_args=None, vsockexec_args=None, gcs_args=None, bo
     return " ".join(parts)
 
 
+def _close_listener(s):
+    """Close a listening socket another thread may be blocked in accept() on:
+    shutdown() wakes that accept (close() alone would leave the port bound
+    until it returns)."""
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()
+
+
 class LogStream:
     """The host's reader of the log port: a stream of JSON objects decoded one
     after another, each an object whose `time` (if present) is RFC3339,
@@ -201,7 +212,7 @@ class LogStream:
                 self.conn = c
                 self.cond.notify_all()
             if not self.reaccept:
-                self.lst.close()  # as hcsshim: one log connection per VM
+                _close_listener(self.lst)  # as hcsshim: one log connection per VM
             self._serve(c)
             c.close()
             if not self.reaccept:
@@ -247,11 +258,9 @@ class LogStream:
 
     def close(self):
         self.closed = True
-        try:
-            self.lst.close()
-        except OSError:
-            pass
+        _close_listener(self.lst)  # wakes a blocked accept(), so the port is free again
         self.drop()
+        self.thread.join(10)
 
 
 class EntropyServer:
@@ -273,7 +282,7 @@ class EntropyServer:
             c, _ = self.lst.accept()
         except OSError:
             return
-        self.lst.close()
+        _close_listener(self.lst)
         try:
             c.sendall(os.urandom(ENTROPY_BYTES))
             self.nbytes = ENTROPY_BYTES
@@ -282,10 +291,8 @@ class EntropyServer:
             self.sent.set()
 
     def close(self):
-        try:
-            self.lst.close()
-        except OSError:
-            pass
+        _close_listener(self.lst)
+        self.thread.join(10)
 
 
 def uvm_dir():
