@@ -17,8 +17,10 @@
  *   tasks"), removes directories depth-first, retries EBUSY (5 tries, 10 ms
  *   doubling), and treats an already-removed cgroup as success (idempotent).
  * - No threads, no waitpid, no bridge knowledge. OOM and memory-threshold
- *   "events" are polled by the caller from a loop timer:
- *   cgroup_oom_kill_count() and cgroup_memory_usage().
+ *   events come as file descriptors the caller watches on its loop
+ *   (cgroup_memwatch_*: v1 eventfds, v2 inotify on memory.events); v2 has
+ *   no usage threshold notification, so that one is left to the caller to
+ *   poll (cgroup_memory_usage()).
  * - Fake trees: a directory that is not on a cgroup filesystem gets missing
  *   interface files created on write, and its regular files removed on
  *   delete; on a real cgroupfs neither can happen. */
@@ -99,6 +101,35 @@ int cgroup_oom_kill_count(cgroup *cg, uint64_t *ret, gcs_err *err);
 /* Current memory usage (v2 memory.current; v1 memory.usage_in_bytes), for a
  * polled threshold (docs/pod-model.md §4.2 step 6: above threshold and above last). */
 int cgroup_memory_usage(cgroup *cg, uint64_t *ret, gcs_err *err);
+
+/* ---- memory event watches --------------------------------------------- */
+
+enum cgroup_memwatch_kind {
+    CG_WATCH_OOM,       /* v1: memory.oom_control eventfd; v2: oom/oom_kill in memory.events */
+    CG_WATCH_THRESHOLD, /* v1 only: memory.usage_in_bytes crossing a threshold */
+};
+typedef struct cgroup_memwatch cgroup_memwatch;
+struct cgroup_memwatch_event {
+    uint64_t events;    /* notifications since the last consume (v2: the growth of oom/oom_kill) */
+    uint64_t oom_kills; /* the cgroup's oom_kill counter now */
+    uint64_t usage;     /* its memory usage now */
+    bool gone;          /* the cgroup was removed: stop watching */
+};
+/* Open a watch; its fd (cgroup_memwatch_fd) becomes readable on an event.
+ * v2 with CG_WATCH_THRESHOLD: HR_E_NOTIMPL. A directory that is not on a
+ * cgroup filesystem (a fake tree) cannot be registered on v1. */
+int cgroup_memwatch_open(cgroup *cg, enum cgroup_memwatch_kind kind, uint64_t threshold, cgroup_memwatch **ret,
+                         gcs_err *err);
+int cgroup_memwatch_fd(const cgroup_memwatch *w);
+/* After the fd was readable: drain it and say what happened (events 0: a
+ * wake-up that was not one, e.g. a v2 "high" or "max" change). 0 or -errno. */
+int cgroup_memwatch_consume(cgroup_memwatch *w, struct cgroup_memwatch_event *ev);
+/* The cgroup's oom_kill counter and memory usage now. A v1 OOM
+ * notification comes as the OOM killer starts, before the kill is
+ * counted: read the counter again a moment later for it. */
+void cgroup_memwatch_counts(cgroup_memwatch *w, uint64_t *oom_kills, uint64_t *usage);
+/* Closes the descriptors (v1: unregisters). NULL is fine; returns NULL. */
+cgroup_memwatch *cgroup_memwatch_free(cgroup_memwatch *w);
 
 /* ---- agent startup (docs/pod-model.md §4.2) ---------------------------- */
 

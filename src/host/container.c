@@ -34,6 +34,7 @@ void container_free(container *c)
 {
     if (!c)
         return;
+    container_memwatch_stop(c);
     process_free(c->init);
     if (c->execs) {
         strmap_iter it = STRMAP_ITER_INIT;
@@ -269,6 +270,7 @@ void container_teardown(container *c, bool force, teardown_done_fn done, void *d
     td->data = data;
     c->state = CTR_DELETING;
     c->h->teardowns_inflight++;
+    container_memwatch_stop(c); /* before the runtime removes the cgroup */
     if (c->runtime_created) {
         gcs_err e = GCS_ERR_INIT;
         bool f = force || td->mode == TD_ROLLBACK;
@@ -381,6 +383,7 @@ static void create_finish(container *c)
     bridge_req *req = c->pending;
     if (c->state == CTR_CREATING)
         c->state = CTR_CREATED;
+    container_memwatch_start(c); /* the runtime made its cgroup */
     /* the ledger learns whose rootfs the overlay is (a no-op when the root
      * is not one the agent mounted) */
     const char *rootp = json_string_value(json_object_get(json_object_get(c->spec, "root"), "path"));

@@ -8,8 +8,6 @@
 #include <signal.h>
 #include <sys/utsname.h>
 
-#define MONITOR_MS 1000
-
 host *host_new(loop *l, const gcs_config *cfg, const transport *t)
 {
     host *h = xzalloc(sizeof(*h));
@@ -28,31 +26,6 @@ host *host_new(loop *l, const gcs_config *cfg, const transport *t)
     return h;
 }
 
-/* docs/pod-model.md §4.6: the agent's own memory over
- * -gcs-mem-limit-bytes and OOM kills under /pods are logged (nothing is sent
- * to the host and nothing is killed). Polled once a second on both cgroup
- * versions: v2 has no eventfd for either, and one timer keeps the agent
- * free of reader threads. */
-static void monitor(loop *l, void *data)
-{
-    host *h = data;
-    h->monitor_timer = loop_timer_add(l, MONITOR_MS, monitor, h);
-    uint64_t v = 0;
-    gcs_err e = GCS_ERR_INIT;
-    if (h->pods_cg && cgroup_oom_kill_count(h->pods_cg, &v, &e) == 0 && v > h->last_oom_kills) {
-        log_warn("OOM kill under /pods", KV_U("oom_kills", v), KV_U("new", v - h->last_oom_kills));
-        h->last_oom_kills = v;
-    }
-    err_clear(&e);
-    if (h->gcs_cg && cgroup_memory_usage(h->gcs_cg, &v, &e) == 0) {
-        if (v > h->cfg->gcs_mem_limit_bytes && v > h->last_gcs_usage)
-            log_warn("memory usage for cgroup exceeded threshold", KV_S("cgroup", CGROUP_GCS_PATH),
-                     KV_U("usage", v), KV_U("threshold", h->cfg->gcs_mem_limit_bytes));
-        h->last_gcs_usage = v;
-    }
-    err_clear(&e);
-}
-
 int host_start(host *h, gcs_err *err)
 {
     enum cgroup_version v;
@@ -67,10 +40,7 @@ int host_start(host *h, gcs_err *err)
     if (r < 0)
         return err_wrap(err, r, "set up the agent's cgroups");
     res_pod_memory_start(h, limit);
-    gcs_err e0 = GCS_ERR_INIT;
-    cgroup_oom_kill_count(h->pods_cg, &h->last_oom_kills, &e0);
-    err_clear(&e0);
-    h->monitor_timer = loop_timer_add(h->l, MONITOR_MS, monitor, h);
+    memevents_start(h);
     char tmpl[] = "/run/gcs-agent.XXXXXX";
     if (!mkdtemp(tmpl))
         return err_errno(err, HR_E_FAIL, errno, "create the agent's state directory under /run");
@@ -137,10 +107,7 @@ void host_shutdown(host *h)
         if (uvmstate_unwind(h->mounts, NULL, NULL, &e) < 0)
             log_warn("cannot unmount at exit", KV_S("error", err_msg(&e)));
     }
-    if (h->monitor_timer) {
-        loop_timer_cancel(h->l, h->monitor_timer);
-        h->monitor_timer = NULL;
-    }
+    memevents_stop(h);
     it = (strmap_iter)STRMAP_ITER_INIT;
     while (strmap_next(h->uvm_procs, &it, &k, &v)) {
         process *p = v;
@@ -184,8 +151,7 @@ void host_free(host *h)
     runtime_free(h->rt);
     if (h->limit_timer)
         loop_timer_cancel(h->l, h->limit_timer);
-    if (h->monitor_timer)
-        loop_timer_cancel(h->l, h->monitor_timer);
+    memevents_stop(h);
     cgroup_free(h->pods_cg);
     cgroup_free(h->gcs_cg);
     cgroup_mgr_free(h->cgm);

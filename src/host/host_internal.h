@@ -20,6 +20,7 @@ enum ctr_state { CTR_CREATING, CTR_CREATED, CTR_RUNNING, CTR_TERMINATED, CTR_DEL
 
 typedef struct pod pod;
 typedef struct container container;
+typedef struct memwatch memwatch;
 
 /* docs/protocol.md §5: what the exit notification says. */
 enum exit_type { EXIT_UNEXPECTED, EXIT_GRACEFUL, EXIT_FORCED };
@@ -80,6 +81,8 @@ struct container {
     int create_join;      /* runtime create + console receive */
     int tee_fd;           /* the tee log (tee-log-path), open from create until its start, or -1 */
     char *tee_path;
+    memwatch *memw;       /* its cgroup's OOM events (memevents.c) */
+    uint64_t oom_events;  /* logged so far */
 };
 
 struct pod {
@@ -108,9 +111,11 @@ struct host {
     cgroup *pods_cg, *gcs_cg;
     cgroup_pods_limiter limiter;
     loop_timer *limit_timer;
-    loop_timer *monitor_timer;
-    uint64_t last_oom_kills;   /* /pods oom_kill count last seen */
-    uint64_t last_gcs_usage;   /* /gcs memory usage last seen */
+    /* memevents.c: /pods OOM and /gcs threshold notifications */
+    memwatch *pods_mw, *gcs_mw;
+    loop_timer *gcs_poll_timer; /* v2: /gcs usage compared once a second (no notification exists) */
+    uint64_t gcs_thr_events;    /* v2: threshold lines logged */
+    uint64_t last_gcs_usage;    /* v2: /gcs memory usage last seen */
     strmap *containers; /* id -> container* */
     strmap *pods;       /* sandbox id -> pod* */
     sandbox_roots *roots;
@@ -127,6 +132,13 @@ struct host {
         bridge_handler_fn fn;
     } guards[RPC_MAX];
 };
+
+/* memevents.c */
+void memevents_start(host *h);
+void memevents_stop(host *h);
+/* Watch / stop watching the container's own cgroup for OOM events. */
+void container_memwatch_start(container *c);
+void container_memwatch_stop(container *c);
 
 /* container.c */
 void host_handle_create(bridge_req *req, void *ctx);
