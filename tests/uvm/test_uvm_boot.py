@@ -110,7 +110,7 @@ def test_floor_init_boots_and_negotiates(make_vm):
     assert re.search(r'msg="GCS started".* pid=1\b', log), log[-3000:]
     vm.network_up()
     rc, out = vm.sh("cat /proc/self/mountinfo; echo ctrl $(cat /sys/fs/cgroup/cgroup.subtree_control);"
-                    " echo modules $(awk 'END {print NR}' /proc/modules) $(grep -c . /lib/modules/*/modules.load);"
+                    " echo modules $(awk 'END {print NR}' /proc/modules) $(grep -c . /lib/modules/$(uname -r)/modules.load);"
                     " echo host $(hostname)")
     assert rc == 0, out
     # "id parent maj:min root mountpoint options [optional...] - fstype source superopts"
