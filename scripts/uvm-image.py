@@ -51,7 +51,7 @@ mount -t tmpfs -o nodev,nosuid,noexec tmpfs /tmp
 mount -t tmpfs -o nodev,nosuid,noexec shm /dev/shm
 mount -t devpts -o nosuid,noexec devpts /dev/pts
 hostname -F /etc/hostname
-for list in /lib/modules/*/modules.load; do
+for list in /lib/modules/$(uname -r)/modules.load; do
     while read -r m; do
         insmod "${list%/*}/$m" 2>/dev/null
     done <"$list"

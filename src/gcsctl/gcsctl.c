@@ -40,6 +40,19 @@ static const ctl_cmd COMMANDS[] = {
      "  --option OPT         repeatable; only propagation options (rshared, private, ...) take effect\n"
      "Example: gcsctl scsi add --ensure-fs ext4 1 /run/mounts/scsi/m1",
      cmd_scsi},
+    {"pmem", 3, "pmem add|remove [--offset B --size B] [--verity-digest HEX [--verity-salt HEX]] N MOUNTPATH",
+     "A read-only ext4 layer on /dev/pmem<N> (VPMemDevice), mounted at MOUNTPATH\n"
+     "(hcsshim: /run/layers/p<N>, or /run/layers/p<N>-<offset>-<size> when mapped).\n"
+     "  --offset, --size     map that part of the device with dm-linear (MappingInfo)\n"
+     "  --verity-digest HEX  dm-verity over it with this root digest (VerityInfo; the\n"
+     "                       superblock and hash tree follow the ext4 data)\n"
+     "Example: gcsctl pmem add --size 8392704 0 /run/layers/p0-0-8392704",
+     cmd_pmem},
+    {"plan9", 2, "plan9 add|remove [--port P] [--read-only] MOUNTPATH [SHARE]",
+     "A host directory over Plan 9 (MappedDirectory): the agent dials the host's port P\n"
+     "(default 564) and mounts 9p with aname=SHARE at MOUNTPATH.\n"
+     "Example: gcsctl plan9 add --read-only /run/mounts/plan9/1 1",
+     cmd_plan9},
     {"create", 1,
      "create ID --settings FILE\n"
      "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"

@@ -67,6 +67,8 @@ int cmd_negotiate(ctl *x, int argc, char **argv);
 int cmd_raw(ctl *x, int argc, char **argv);
 int cmd_modify(ctl *x, int argc, char **argv);
 int cmd_scsi(ctl *x, int argc, char **argv);
+int cmd_pmem(ctl *x, int argc, char **argv);   /* cmd_storage.c */
+int cmd_plan9(ctl *x, int argc, char **argv);  /* cmd_storage.c */
 int cmd_create(ctl *x, int argc, char **argv);
 int cmd_delete(ctl *x, int argc, char **argv);
 int cmd_list(ctl *x, int argc, char **argv);

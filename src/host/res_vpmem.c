@@ -17,7 +17,8 @@
  * nothing, then retries dm creation forever); VerityInfo is honoured and
  * checked against the device (D-46); a layer an overlay still uses is not
  * unmounted, and what a Remove or the agent's exit takes off includes
- * every dm device made for it (D-47).
+ * every dm device made for it (D-47); a second Add on a mounted path is
+ * refused (D-49).
  *
  * State: one ledger entry per MountPath (read-only device, owner
  * "VPMemDevice") whose data names the dm devices; its unmount function is

@@ -238,3 +238,49 @@ def test_modify_by_hand(ctl_env, tmp_path):
     rc, out, err = gcsctl(env, "modify", "--settings", "{bad", "CombinedLayers")
     assert rc == 2 and "not JSON" in err, err
     shutil.rmtree(bundle)  # the host's directories (scratch and rootfs mount point)
+
+
+def test_pmem_and_plan9_by_hand(tmp_path):
+    """gcsctl pmem attaches a layer (a loop device standing in for
+    /dev/pmem0 under -dev-root) and detaches it; gcsctl plan9 builds the
+    MappedDirectory upstream sends (the mount itself needs 9p: the VM)."""
+    from test_vpmem import Loops, make_ext4, mknod_like
+    if not shutil.which("mkfs.ext4"):
+        pytest.skip("mkfs.ext4 not installed")
+    devroot = tmp_path / "dev"
+    devroot.mkdir()
+    rtroot = str(tmp_path / "rtstate")
+    agent = BareAgent(tmp_path / "agent", ["-runtime", "runc", "-runtime-root", rtroot, "-dev-root", str(devroot)])
+    env = PodEnv(agent, "runc", rtroot, tmp_path)
+    loops = Loops()
+    existed = os.path.isdir("/run/layers")
+    try:
+        img = make_ext4(str(tmp_path / "layer.ext4"), {"hello": "by hand\n"})
+        mknod_like(loops.attach(img), str(devroot / "pmem0"))
+        env.paths.append("/run/layers/p0")
+        ok(env, "pmem", "add", "0", "/run/layers/p0")
+        assert [m for m, _ in env.mountinfo() if m == "/run/layers/p0"]
+        rc, out, err = gcsctl(env, "pmem", "add", "0", "/run/layers/p0")
+        assert rc == 1 and "already mounted" in err, (rc, err)
+        ok(env, "pmem", "remove", "0", "/run/layers/p0")
+        assert not os.path.exists("/run/layers/p0")
+        # mapped: needs device-mapper, which this kernel lacks: a clear error
+        rc, out, err = gcsctl(env, "pmem", "add", "--size", "4096", "0", "/run/layers/p0-0-4096")
+        assert rc == 1 and "device-mapper" in err, (rc, err)
+        rc, out, err = gcsctl(env, "pmem", "add", "--offset", "4096", "0", "/run/layers/p0-4096-0")
+        assert rc == 2 and "--offset needs --size" in err, err
+        rc, out, err = gcsctl(env, "plan9", "add", "--port", "564", "/run/mounts/plan9/1", "1")
+        assert rc == 1 and "could not connect to plan9 server" in err, (rc, err)
+        ok(env, "plan9", "remove", "/run/mounts/plan9/1")
+        rc, out, err = gcsctl(env, "plan9", "attach", "/x")
+        assert rc == 2, err
+    finally:
+        rc = agent.stop()
+        loops.detach_all()
+        _check_no_leaks(env)
+        for d in ("/run/mounts/plan9", "/run/mounts") + (() if existed else ("/run/layers",)):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        assert rc in (0, -15, 143), f"gcs exited with {rc}; log:\n{agent.log()[-4000:]}"

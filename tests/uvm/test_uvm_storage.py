@@ -25,8 +25,8 @@ from podlib import Stdio
 from gcsproto import E_FAIL, NULL_ID
 from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, in_empty_netns, missing, uvm_dir
 
-MiB = 1 << 20
-LAYER = 8 * MiB
+from layers import LAYER, MiB, ext4, page_up, verity_format  # noqa: E402
+
 PMEM_SIZE = 128 * MiB
 PLAN9_TCP = 30564  # the serial transport's mapping of vsock port 564 (src/transport/transport.h)
 
@@ -35,35 +35,6 @@ def need(*tools):
     for t in tools:
         if not shutil.which(t):
             pytest.skip(f"{t} not installed (scripts/install-uvm-deps)")
-
-
-def ext4(path, files):
-    src = path + ".d"
-    for rel, text in files.items():
-        os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
-        with open(os.path.join(src, rel), "w") as f:
-            f.write(text)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-d", src, path, f"{LAYER // MiB}M"], check=True,
-                   capture_output=True)
-    shutil.rmtree(src)
-
-
-def verity_format(path):
-    """hcsshim's layout: the superblock and hash tree right after the ext4
-    data, on the same device. Returns the VerityInfo the host would send."""
-    out = subprocess.run(["veritysetup", "format", f"--hash-offset={LAYER}", f"--data-blocks={LAYER // 4096}",
-                          path, path], check=True, capture_output=True, text=True).stdout
-    kv = {}
-    for line in out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            kv[k.strip()] = v.strip()
-    return {"Ext4SizeInBytes": LAYER, "Version": 1, "Algorithm": kv["Hash algorithm"], "SuperBlock": True,
-            "RootDigest": kv["Root hash"], "Salt": kv["Salt"], "BlockSize": int(kv["Data block size"])}
-
-
-def page_up(n):
-    return (n + 4095) // 4096 * 4096
 
 
 @pytest.fixture(scope="module")
