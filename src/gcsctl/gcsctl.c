@@ -24,6 +24,14 @@ static const ctl_cmd COMMANDS[] = {
      "Example: gcsctl modify --settings '{\"ContainerRootPath\":\"/run/gcs/c/w1/rootfs\",\n"
      "         \"Layers\":[{\"Path\":\"/run/layers/l1\"}],\"ScratchPath\":\"/run/gcs/c/w1/scratch\"}' CombinedLayers",
      cmd_modify},
+    {"nic", 3,
+     "nic add|remove NAMESPACE-ID ADAPTER-ID [--ip A/LEN]... [--gateway GW] [--route DST[,VIA[,METRIC]]]...\n"
+     "       [--dns-suffix S1,S2] [--dns SRV1,SRV2] [--encap-overhead N] [--vpci] [--policy-based-routing]",
+     "ModifySettings Network: add a NIC (the VMBus instance ID ADAPTER-ID, found under the agent's\n"
+     "-sysfs-root) to the network namespace entry NAMESPACE-ID, or remove it. Without --ip the NIC\n"
+     "asks DHCP. The sandbox that names NAMESPACE-ID (create --netns ID --no-skip-networking) gets it.\n"
+     "Example: gcsctl nic add 6f1c... 5f0b... --ip 10.1.2.3/24 --gateway 10.1.2.1 --dns 10.0.0.10",
+     cmd_nic},
     {"create", 1,
      "create ID --settings FILE\n"
      "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"

@@ -66,6 +66,7 @@ int ctl_create_spec(ctl *x, struct ctlspec_opts *so, const char *bundle, bool pr
 int cmd_negotiate(ctl *x, int argc, char **argv);
 int cmd_raw(ctl *x, int argc, char **argv);
 int cmd_modify(ctl *x, int argc, char **argv);
+int cmd_nic(ctl *x, int argc, char **argv);
 int cmd_create(ctl *x, int argc, char **argv);
 int cmd_delete(ctl *x, int argc, char **argv);
 int cmd_list(ctl *x, int argc, char **argv);

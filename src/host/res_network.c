@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define NIC_LOOKUP_TIMEOUT_MS 5000 /* upstream: hcsv2/network.go AddAdapter */
@@ -591,6 +592,20 @@ int host_network_attach(container *c, host_network_done_fn done, gcs_err *err)
         return err_set(err, HR_E_FAIL, "previously assigned container pid %d to network namespace \"%s\"",
                        nsreg_ns_pid(ns), nsreg_ns_id(ns));
     bool hostnet = pod_annotation_bool(json_object_get(c->spec, "annotations"), POD_ANN_HOST_NETWORK, false);
+    if (!hostnet) {
+        cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
+        struct stat theirs, ours;
+        if (fstat(fd, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
+            theirs.st_dev == ours.st_dev) {
+            /* a spec without a network namespace of its own shares the
+             * VM's: configured in place, as a host-network pod */
+            close(fd);
+            hostnet = true;
+        }
+    }
     if (!hostnet) {
         cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
         int fd = open(p, O_RDONLY | O_CLOEXEC);
