@@ -55,6 +55,7 @@ typedef struct netjob {
     bool dhcp_timed_out;
     char *dhcp_script, *dhcp_out;
     uint64_t dhcp_started_ms;
+    uint64_t started_ns;
     struct netjob *prev, *nxt;
 } netjob;
 
@@ -81,6 +82,8 @@ static void job_finish(netjob *j)
         jobs = j->nxt;
     if (j->nxt)
         j->nxt->prev = j->prev;
+    log_debug("NIC setup finished", KV_S("namespace", j->nsid), KV_U("nics", j->n),
+              KV_D("duration_ms", (double)(now_ns() - j->started_ns) / 1e6), KV_S("error", err_msg(&j->err)));
     if (j->done)
         j->done(j->h, err_isset(&j->err) ? &j->err : NULL, j->data);
     err_clear(&j->err);
@@ -397,6 +400,7 @@ static void job_start(host *h, nsreg_ns *ns, const char *only_id, netjob_done_fn
     }
     j->done = done;
     j->data = data;
+    j->started_ns = now_ns();
     j->nxt = jobs;
     if (jobs)
         jobs->prev = j;
