@@ -103,7 +103,8 @@ static const ctl_cmd COMMANDS[] = {
      cmd_run},
     {"pod", 1, "pod [--delete] FILE",
      "Create and start a whole pod from a JSON description, detached, and print a summary:\n"
-     "  {\"sandbox\": {\"id\": ID, \"rootfs\": DIR, \"hostname\": H, \"vpid\": null|ID, \"memory\": BYTES},\n"
+     "  {\"sandbox\": {\"id\": ID, \"rootfs\": DIR, \"hostname\": H, \"vpid\": null|ID, \"memory\": BYTES,\n"
+     "               \"netns\": NAMESPACE-ID (the NICs of gcsctl nic add; absent: skip-pod-networking)},\n"
      "   \"workloads\": [{\"id\": ID, \"args\": [...], \"rootfs\": DIR, \"memory\": BYTES}]}\n"
      "A non-null vpid (equal to the sandbox id) makes it a virtual pod.\n"
      "  --delete             stop (forced), wait for and delete each workload, then the sandbox",
