@@ -71,7 +71,10 @@ static int pod_create(ctl *x, json_t *doc)
         .rootfs = srootfs,
         .hostname = json_string_value(json_object_get(sb, "hostname")),
         .memory_limit = json_integer_value(json_object_get(sb, "memory")),
-        .skip_networking = true, /* NIC configuration is not implemented yet */
+        /* "netns": the namespace entry whose NICs (gcsctl nic add) the
+         * sandbox gets; without it the pod skips networking */
+        .netns = json_string_value(json_object_get(sb, "netns")),
+        .skip_networking = !json_string_value(json_object_get(sb, "netns")),
     };
     int rc = ctl_create_spec(x, &so, NULL, false);
     uint32_t spid = 0;

@@ -53,6 +53,14 @@ static const ctl_cmd COMMANDS[] = {
      "(default 564) and mounts 9p with aname=SHARE at MOUNTPATH.\n"
      "Example: gcsctl plan9 add --read-only /run/mounts/plan9/1 1",
      cmd_plan9},
+    {"nic", 3,
+     "nic add|remove NAMESPACE-ID ADAPTER-ID [--ip A/LEN]... [--gateway GW] [--route DST[,VIA[,METRIC]]]...\n"
+     "       [--dns-suffix S1,S2] [--dns SRV1,SRV2] [--encap-overhead N] [--vpci] [--policy-based-routing]",
+     "ModifySettings Network: add a NIC (the VMBus instance ID ADAPTER-ID, found under the agent's\n"
+     "-sysfs-root) to the network namespace entry NAMESPACE-ID, or remove it. Without --ip the NIC\n"
+     "asks DHCP. The sandbox that names NAMESPACE-ID (create --netns ID --no-skip-networking) gets it.\n"
+     "Example: gcsctl nic add 6f1c... 5f0b... --ip 10.1.2.3/24 --gateway 10.1.2.1 --dns 10.0.0.10",
+     cmd_nic},
     {"create", 1,
      "create ID --settings FILE\n"
      "       gcsctl create ID --kind sandbox|workload|standalone [--sandbox SID] [--vpid VPID] --rootfs DIR\n"
@@ -124,7 +132,8 @@ static const ctl_cmd COMMANDS[] = {
      cmd_run},
     {"pod", 1, "pod [--delete] FILE",
      "Create and start a whole pod from a JSON description, detached, and print a summary:\n"
-     "  {\"sandbox\": {\"id\": ID, \"rootfs\": DIR, \"hostname\": H, \"vpid\": null|ID, \"memory\": BYTES},\n"
+     "  {\"sandbox\": {\"id\": ID, \"rootfs\": DIR, \"hostname\": H, \"vpid\": null|ID, \"memory\": BYTES,\n"
+     "               \"netns\": NAMESPACE-ID (the NICs of gcsctl nic add; absent: skip-pod-networking)},\n"
      "   \"workloads\": [{\"id\": ID, \"args\": [...], \"rootfs\": DIR, \"memory\": BYTES}]}\n"
      "A non-null vpid (equal to the sandbox id) makes it a virtual pod.\n"
      "  --delete             stop (forced), wait for and delete each workload, then the sandbox",

@@ -69,6 +69,7 @@ int cmd_modify(ctl *x, int argc, char **argv);
 int cmd_scsi(ctl *x, int argc, char **argv);
 int cmd_pmem(ctl *x, int argc, char **argv);   /* cmd_storage.c */
 int cmd_plan9(ctl *x, int argc, char **argv);  /* cmd_storage.c */
+int cmd_nic(ctl *x, int argc, char **argv);
 int cmd_create(ctl *x, int argc, char **argv);
 int cmd_delete(ctl *x, int argc, char **argv);
 int cmd_list(ctl *x, int argc, char **argv);

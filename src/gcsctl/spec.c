@@ -111,6 +111,9 @@ json_t *ctlspec_build(const ctlspec_opts *o)
         json_object_set_new(ann, POD_ANN_VIRTUAL_POD_ID, json_string(o->vpid));
     if (o->skip_networking)
         json_object_set_new(ann, POD_ANN_SKIP_POD_NETWORKING, json_string("true"));
+    else if (o->kind == CTLSPEC_SANDBOX) /* a network namespace of its own, for the NICs of `gcsctl nic` */
+        json_array_append_new(json_object_get(json_object_get(s, "linux"), "namespaces"),
+                              json_pack("{s:s}", "type", "network"));
     json_object_set_new(s, "annotations", ann);
 
     json_t *win = json_object();

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define NIC_LOOKUP_TIMEOUT_MS 5000 /* upstream: hcsv2/network.go AddAdapter */
@@ -54,6 +55,7 @@ typedef struct netjob {
     bool dhcp_timed_out;
     char *dhcp_script, *dhcp_out;
     uint64_t dhcp_started_ms;
+    uint64_t started_ns;
     struct netjob *prev, *nxt;
 } netjob;
 
@@ -80,6 +82,8 @@ static void job_finish(netjob *j)
         jobs = j->nxt;
     if (j->nxt)
         j->nxt->prev = j->prev;
+    log_debug("NIC setup finished", KV_S("namespace", j->nsid), KV_U("nics", j->n),
+              KV_D("duration_ms", (double)(now_ns() - j->started_ns) / 1e6), KV_S("error", err_msg(&j->err)));
     if (j->done)
         j->done(j->h, err_isset(&j->err) ? &j->err : NULL, j->data);
     err_clear(&j->err);
@@ -396,6 +400,7 @@ static void job_start(host *h, nsreg_ns *ns, const char *only_id, netjob_done_fn
     }
     j->done = done;
     j->data = data;
+    j->started_ns = now_ns();
     j->nxt = jobs;
     if (jobs)
         jobs->prev = j;
@@ -591,6 +596,20 @@ int host_network_attach(container *c, host_network_done_fn done, gcs_err *err)
         return err_set(err, HR_E_FAIL, "previously assigned container pid %d to network namespace \"%s\"",
                        nsreg_ns_pid(ns), nsreg_ns_id(ns));
     bool hostnet = pod_annotation_bool(json_object_get(c->spec, "annotations"), POD_ANN_HOST_NETWORK, false);
+    if (!hostnet) {
+        cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
+        struct stat theirs, ours;
+        if (fstat(fd, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
+            theirs.st_dev == ours.st_dev) {
+            /* a spec without a network namespace of its own shares the
+             * VM's: configured in place, as a host-network pod */
+            close(fd);
+            hostnet = true;
+        }
+    }
     if (!hostnet) {
         cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
         int fd = open(p, O_RDONLY | O_CLOEXEC);

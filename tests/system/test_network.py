@@ -447,3 +447,39 @@ def test_dhcp_lease_and_timeout(env, net, netrootfs, tmp_path):
     net.peer("busybox", "ping", "-c", "1", "-W", "5", m.group(1))
     ok(network(c, "Remove", nsid, aid))
     kill_and_delete(env, sid, pid)
+
+
+def test_gcsctl_nic_add_and_remove(net, netrootfs, tmp_path):
+    """gcsctl nic add/remove by hand against an agent in the test's namespace."""
+    import test_gcsctl
+    from gcsproto import gcs_binary
+
+    rtroot = str(tmp_path / "rtstate")
+    agent = test_gcsctl.BareAgent(tmp_path / "agent", ["-runtime", "runc", "-runtime-root", rtroot,
+                                                       "-sysfs-root", net.sysfs])
+    # the same agent, in the test's namespace (BareAgent started it in ours: replace it)
+    agent.stop()
+    cmd = ["nsenter", f"--net=/run/netns/{net.agent_ns}", "--", "unshare", "--mount", "--propagation", "private",
+           "--", gcs_binary(), "-v4", "-loglevel", "debug", "-logfile", agent.logpath, "-transport",
+           "unix:" + agent.sockdir, "-runtime", "runc", "-runtime-root", rtroot, "-sysfs-root", net.sysfs]
+    agent.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    env = conftest.PodEnv(agent, "runc", rtroot, tmp_path)
+    try:
+        nsid = str(uuid.uuid4())
+        aid, near, _ = net.nic("10.77.12.1/24")
+        test_gcsctl.ok(env, "nic", "add", nsid, aid, "--ip", "10.77.12.2/24", "--gateway", "10.77.12.1",
+                       "--dns", "10.0.0.10")
+        rc, _, err = test_gcsctl.gcsctl(env, "nic", "add", nsid, aid)
+        assert rc == 1 and "already present" in err, err
+        sid = podlib.new_id("ad")
+        env.paths.append(f"/run/gcs/c/{sid}")
+        test_gcsctl.ok(env, "create", sid, "--kind", "sandbox", "--rootfs", netrootfs, "--netns", nsid,
+                       "--no-skip-networking")
+        assert near not in net.agent_links()
+        test_gcsctl.ok(env, "nic", "remove", nsid, aid)
+        assert near in net.agent_links()
+        test_gcsctl.ok(env, "delete", sid)
+    finally:
+        rc = agent.stop()
+        conftest._check_no_leaks(env)
+        assert rc in (0, -15, 143), agent.log()[-3000:]
