@@ -52,6 +52,31 @@ int hc_listen_port(hc *c, uint32_t *ret_port, gcs_err *err)
     return fd;
 }
 
+int hc_listen_on(hc *c, uint32_t port, gcs_err *err) { return listen_at(c->dir, port, err); }
+
+void hc_drop(hc *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    if (c->lfd >= 0) {
+        close(c->lfd);
+        cleanup_free char *p = xasprintf("%s/%u", c->dir, GCS_BRIDGE_PORT);
+        unlink(p);
+    }
+    c->lfd = -1;
+    frame_reader_reset(&c->rd);
+}
+
+int hc_relisten(hc *c, gcs_err *err)
+{
+    int fd = listen_at(c->dir, GCS_BRIDGE_PORT, err);
+    if (fd < 0)
+        return fd;
+    c->lfd = fd;
+    return 0;
+}
+
 void hc_unlink_port(hc *c, uint32_t port)
 {
     cleanup_free char *p = xasprintf("%s/%u", c->dir, port);

@@ -49,5 +49,12 @@ int hc_listen_port(hc *c, uint32_t *ret_port, gcs_err *err);
 /* Accept the one connection gcs makes to port (listener lfd), then close
  * the listener and remove its socket file. Returns the connected fd. */
 int hc_accept_port(hc *c, int lfd, uint32_t port, int timeout_ms, gcs_err *err);
+/* Listen on a given stdio port (again, after a host swap). */
+int hc_listen_on(hc *c, uint32_t port, gcs_err *err);
+/* The host goes away: close the bridge connection and its listener (the
+ * socket file goes), forget a partly read frame; queued notifications stay. */
+void hc_drop(hc *c);
+/* Listen for the bridge again after hc_drop. */
+int hc_relisten(hc *c, gcs_err *err);
 /* Remove the socket file of a stdio port that will not be accepted. */
 void hc_unlink_port(hc *c, uint32_t port);

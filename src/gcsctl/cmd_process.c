@@ -42,22 +42,31 @@ int cmd_start(ctl *x, int argc, char **argv)
         {"interactive", no_argument, NULL, 'i'},
         {"detach", no_argument, NULL, 'd'},
         {"tty", no_argument, NULL, 't'},
+        {"away-ms", required_argument, NULL, 'A'},
         {0},
     };
     bool in = false, detach = false, tty = false;
-    int o;
+    int o, away = 0;
+    char *end;
     while ((o = getopt_long(argc, argv, ":idt", opts, NULL)) != -1) {
         switch (o) {
         case 'i': in = true; break;
         case 'd': detach = true; break;
         case 't': tty = true; break;
+        case 'A':
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v <= 0 || v > 600000)
+                return ctl_usage_error(x, "--away-ms wants 1..600000, not %s", optarg);
+            away = (int)v;
+            break;
         default: return opt_error(x, o, argv);
         }
     }
     if (argc - optind != 1)
         return ctl_usage_error(x, "needs exactly one ID");
-    if (detach && (in || tty))
-        return ctl_usage_error(x, "-d runs without stdio: no -i or -t");
+    if (detach && (in || tty || away))
+        return ctl_usage_error(x, "-d runs without stdio: no -i, -t or --away-ms");
     const char *id = argv[optind];
     int rc = ctl_connect(x);
     if (rc != CTL_OK)
@@ -65,7 +74,7 @@ int cmd_start(ctl *x, int argc, char **argv)
     if (!detach && !tty)
         tty = ctl_container_has_terminal(x, id);
     uint32_t pid, code = 0;
-    rc = ctl_start_init(x, id, !detach, in, tty, &pid, &code);
+    rc = ctl_start_init_swap(x, id, !detach, in, tty, away, &pid, &code);
     if (rc != CTL_OK)
         return rc;
     if (detach) {

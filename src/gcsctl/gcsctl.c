@@ -88,13 +88,16 @@ static const ctl_cmd COMMANDS[] = {
      "  --json               print {\"pods\": [...], \"containers\": [...]} instead of tables",
      cmd_list},
     {"dump", 0, "dump", "Print the agent's DumpStacks text.", cmd_dump},
-    {"start", 1, "start ID [-i] [-t] [-d]",
+    {"start", 1, "start ID [-i] [-t] [-d] [--away-ms MS]",
      "Start the container's init process (ExecuteProcess) with its output on gcsctl's, wait for it\n"
      "and exit with its exit code (1 if that is 256 or more).\n"
      "  -i, --interactive    also relay gcsctl's stdin (half-closed at EOF)\n"
      "  -t, --tty            the container has a terminal (process.terminal; detected from its bundle when\n"
      "                       this host can read it): raw local terminal, SIGWINCH sent as ResizeConsole\n"
-     "  -d, --detach         no stdio: print the pid and exit 0",
+     "  -d, --detach         no stdio: print the pid and exit 0\n"
+     "  --away-ms MS         on SIGUSR1 play a host swap (live migration): drop the bridge and the stdio\n"
+     "                       connections, stay away MS ms, take them back when the agent re-dials and\n"
+     "                       print on without a gap (the replayed region is matched, not printed twice)",
      cmd_start},
     {"exec", 1, "exec ID [-i] [-t] [--user UID[:GID]] [--cwd DIR] [--env K=V]... -- ARGS...",
      "Run another process in a container, attached; exit with its exit code.\n"

@@ -10,8 +10,12 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <termios.h>
+#include <time.h>
 
 #define WAIT_FOREVER 0xffffffffu
+/* the guest replays this much of a container init's output after a re-dial
+ * (docs/protocol.md §1.3, "Reconnecting output") */
+#define REPLAY_BYTES (128 * 1024)
 
 int ctl_exit_status(uint32_t code)
 {
@@ -50,11 +54,26 @@ static void on_signal(int sig)
     errno = e;
 }
 
+/* An output stream as printed: the tail of what was printed, and after a
+ * host swap the start of the new connection until the replay is matched. */
+typedef struct outstream {
+    int fd;          /* where it is printed */
+    uint32_t port;
+    char *tail;      /* the last <= 2 * REPLAY_BYTES bytes printed */
+    size_t tlen;
+    uint64_t printed;
+    bool matching;   /* after a swap: collecting the replay */
+    char *pend;
+    size_t plen, need;
+} outstream;
+
 typedef struct relay {
     ctl *x;
     const ctl_proc_opts *o;
     uint32_t pid;
     int in, out, err; /* sockets; -1 once done */
+    outstream os[2];  /* stdout, stderr */
+    unsigned swaps;
     bool local_in_eof;
     char inbuf[16384];
     size_t inlen, inoff;
@@ -102,21 +121,130 @@ static void close_in(relay *r)
     r->in = -1;
 }
 
-/* Copy what the socket has to fd; at EOF close the socket (the guest waits
- * for our close before it reports the exit). Our own output failing (a
+static void print_out(outstream *s, const char *p, size_t n)
+{
+    (void)write_all(s->fd, p, n);
+    s->printed += n;
+    if (n >= REPLAY_BYTES) {
+        s->tail = xrealloc(s->tail, REPLAY_BYTES);
+        memcpy(s->tail, p + n - REPLAY_BYTES, REPLAY_BYTES);
+        s->tlen = REPLAY_BYTES;
+        return;
+    }
+    if (s->tlen + n > 2 * REPLAY_BYTES) { /* keep the last REPLAY_BYTES, copy once per REPLAY_BYTES */
+        memmove(s->tail, s->tail + s->tlen - REPLAY_BYTES, REPLAY_BYTES);
+        s->tlen = REPLAY_BYTES;
+    }
+    if (!s->tail)
+        s->tail = xmalloc(2 * REPLAY_BYTES);
+    memcpy(s->tail + s->tlen, p, n);
+    s->tlen += n;
+}
+
+/* After a swap the new connection starts with the last min(128 KiB, sent)
+ * bytes the guest had sent, and we printed a prefix of those. Take the
+ * longest k <= min(printed, 128 KiB) for which the first k new bytes are the
+ * last k printed, and print from there: no gap, no repeat (a stream that
+ * repeats itself with a short period could still show a few bytes twice). */
+static void match_replay(outstream *s, bool eof)
+{
+    if (!eof && s->plen < s->need)
+        return;
+    size_t max = s->need < s->plen ? s->need : s->plen;
+    size_t k = max;
+    for (; k > 0; k--)
+        if (memcmp(s->pend, s->tail + s->tlen - k, k) == 0)
+            break;
+    s->matching = false;
+    print_out(s, s->pend + k, s->plen - k);
+    free(s->pend);
+    s->pend = NULL;
+    s->plen = 0;
+}
+
+/* Copy what the socket has to its output; at EOF close the socket (the guest
+ * waits for our close before it reports the exit). Our own output failing (a
  * closed pipe) does not stop the draining. */
-static void pump_out(int *sock, int fd)
+static void pump_out(int *sock, outstream *s)
 {
     char buf[65536];
     ssize_t n = read(*sock, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
+        if (s->matching)
+            match_replay(s, true);
         close(*sock);
         *sock = -1;
         return;
     }
-    (void)write_all(fd, buf, (size_t)n);
+    if (!s->matching) {
+        print_out(s, buf, (size_t)n);
+        return;
+    }
+    s->pend = xrealloc(s->pend, s->plen + (size_t)n);
+    memcpy(s->pend + s->plen, buf, (size_t)n);
+    s->plen += (size_t)n;
+    match_replay(s, false);
+}
+
+static int send_wait(relay *r, gcs_err *err);
+
+/* SIGUSR1 (start --away-ms): the host goes away as in a live migration
+ * (bridge, its listener and the stdio connections closed; stdin does not
+ * come back, as upstream), stays away, then listens on the same ports,
+ * takes the bridge, negotiates, asks for the exit again and takes the
+ * re-dialled stdout and stderr. */
+static int host_swap(relay *r)
+{
+    ctl *x = r->x;
+    cleanup_err gcs_err err = GCS_ERR_INIT;
+    r->swaps++;
+    hc_drop(&x->c);
+    close_in(r);
+    int *socks[2] = {&r->out, &r->err};
+    bool back[2];
+    for (int i = 0; i < 2; i++) {
+        back[i] = *socks[i] >= 0;
+        if (back[i])
+            close(*socks[i]);
+        *socks[i] = -1;
+    }
+    struct timespec ts = {r->o->away_ms / 1000, (long)(r->o->away_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    int lfd[2] = {-1, -1};
+    int rc = CTL_OK;
+    for (int i = 0; i < 2 && rc == CTL_OK; i++)
+        if (back[i] && (lfd[i] = hc_listen_on(&x->c, r->os[i].port, &err)) < 0)
+            rc = ctl_fail("listen again on port %u: %s", r->os[i].port, err_msg(&err));
+    if (rc == CTL_OK && hc_relisten(&x->c, &err) < 0)
+        rc = ctl_fail("listen again for the bridge: %s", err_msg(&err));
+    if (rc == CTL_OK && hc_accept(&x->c, x->timeout_ms, &err) < 0)
+        rc = ctl_fail("%s", err_msg(&err));
+    json_t *resp = NULL;
+    if (rc == CTL_OK && x->negotiate && hc_negotiate(&x->c, &resp, &err) < 0)
+        rc = ctl_fail("negotiate again: %s", err_msg(&err));
+    json_decref(resp);
+    if (rc == CTL_OK && !r->waited && send_wait(r, &err) < 0)
+        rc = ctl_fail("wait %u again: %s", r->pid, err_msg(&err));
+    for (int i = 0; i < 2; i++) {
+        if (lfd[i] < 0)
+            continue;
+        if (rc != CTL_OK) {
+            close(lfd[i]);
+            hc_unlink_port(&x->c, r->os[i].port);
+            continue;
+        }
+        if ((*socks[i] = hc_accept_port(&x->c, lfd[i], r->os[i].port, x->timeout_ms, &err)) < 0) {
+            rc = ctl_fail("%s", err_msg(&err));
+            continue;
+        }
+        outstream *s = &r->os[i];
+        s->matching = true;
+        s->need = s->printed < REPLAY_BYTES ? (size_t)s->printed : REPLAY_BYTES;
+    }
+    return rc;
 }
 
 static void pump_in(relay *r)
@@ -182,11 +310,20 @@ static int relay_loop(relay *r)
         if (p[P_SIG].revents & POLLIN) {
             uint8_t sigs[16];
             ssize_t n = read(sig_pipe[0], sigs, sizeof(sigs));
+            bool swap = false;
             for (ssize_t i = 0; i < n; i++) {
-                if (sigs[i] == SIGWINCH && r->o->resize)
+                if (sigs[i] == SIGUSR1)
+                    swap = r->o->host_swap;
+                else if (sigs[i] == SIGWINCH && r->o->resize)
                     send_resize(r);
                 else if (sigs[i] != SIGWINCH && r->o->forward_signals)
                     send_signal(r, sigs[i]);
+            }
+            if (swap) {
+                int rc = host_swap(r);
+                if (rc != CTL_OK)
+                    return rc;
+                continue;
             }
         }
         if (p[P_BRIDGE].revents) {
@@ -212,9 +349,9 @@ static int relay_loop(relay *r)
         if (r->in >= 0 && p[P_LOCAL_IN].revents)
             pump_in(r);
         if (r->out >= 0 && p[P_OUT].revents)
-            pump_out(&r->out, STDOUT_FILENO);
+            pump_out(&r->out, &r->os[0]);
         if (r->err >= 0 && p[P_ERR].revents)
-            pump_out(&r->err, STDERR_FILENO);
+            pump_out(&r->err, &r->os[1]);
     }
 }
 
@@ -290,13 +427,9 @@ int ctl_proc_run(ctl *x, const ctl_proc_opts *o, uint32_t *ret_pid, uint32_t *re
     }
 
     relay r = {.x = x, .o = o, .pid = pid, .in = sock[S_IN], .out = sock[S_OUT], .err = sock[S_ERR]};
-    json_t *wreq = hc_envelope(o->container_id);
-    json_object_set_new(wreq, "ProcessId", json_integer(pid));
-    json_object_set_new(wreq, "TimeoutInMs", json_integer(WAIT_FOREVER));
-    size_t wlen;
-    cleanup_free char *wtext = jx_dump(wreq, &wlen);
-    json_decref(wreq);
-    if (hc_send_raw(&x->c, MSG_REQUEST_CODE(RPC_WAIT_FOR_PROCESS), wtext, wlen, &r.wait_id, &err) < 0) {
+    r.os[0] = (outstream){.fd = STDOUT_FILENO, .port = port[S_OUT]};
+    r.os[1] = (outstream){.fd = STDERR_FILENO, .port = port[S_ERR]};
+    if (send_wait(&r, &err) < 0) {
         rc = ctl_fail("wait %u: %s", pid, err_msg(&err));
         goto out;
     }
@@ -309,6 +442,9 @@ int ctl_proc_run(ctl *x, const ctl_proc_opts *o, uint32_t *ret_pid, uint32_t *re
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     sigaction(SIGWINCH, &sa, &old_winch);
+    struct sigaction old_usr1;
+    if (o->host_swap)
+        sigaction(SIGUSR1, &sa, &old_usr1);
     if (o->forward_signals) {
         sigaction(SIGINT, &sa, &old_int);
         sigaction(SIGTERM, &sa, &old_term);
@@ -330,6 +466,8 @@ int ctl_proc_run(ctl *x, const ctl_proc_opts *o, uint32_t *ret_pid, uint32_t *re
     if (raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &saved);
     sigaction(SIGWINCH, &old_winch, NULL);
+    if (o->host_swap)
+        sigaction(SIGUSR1, &old_usr1, NULL);
     if (o->forward_signals) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
@@ -338,6 +476,10 @@ int ctl_proc_run(ctl *x, const ctl_proc_opts *o, uint32_t *ret_pid, uint32_t *re
     close(sig_pipe[1]);
     sig_pipe[0] = sig_pipe[1] = -1;
 out:
+    for (int i = 0; i < 2; i++) {
+        free(r.os[i].tail);
+        free(r.os[i].pend);
+    }
     if (r.in >= 0)
         close(r.in);
     if (r.out >= 0)
@@ -347,8 +489,25 @@ out:
     return rc;
 }
 
+static int send_wait(relay *r, gcs_err *err)
+{
+    json_t *wreq = hc_envelope(r->o->container_id);
+    json_object_set_new(wreq, "ProcessId", json_integer(r->pid));
+    json_object_set_new(wreq, "TimeoutInMs", json_integer(WAIT_FOREVER));
+    size_t wlen;
+    cleanup_free char *wtext = jx_dump(wreq, &wlen);
+    json_decref(wreq);
+    return hc_send_raw(&r->x->c, MSG_REQUEST_CODE(RPC_WAIT_FOR_PROCESS), wtext, wlen, &r->wait_id, err);
+}
+
 int ctl_start_init(ctl *x, const char *id, bool attach, bool stdin, bool tty, uint32_t *ret_pid,
                    uint32_t *ret_exit)
+{
+    return ctl_start_init_swap(x, id, attach, stdin, tty, 0, ret_pid, ret_exit);
+}
+
+int ctl_start_init_swap(ctl *x, const char *id, bool attach, bool stdin, bool tty, int away_ms, uint32_t *ret_pid,
+                        uint32_t *ret_exit)
 {
     int rc = ctl_connect(x);
     if (rc != CTL_OK)
@@ -366,6 +525,8 @@ int ctl_start_init(ctl *x, const char *id, bool attach, bool stdin, bool tty, ui
         .tty = tty,
         .resize = tty,
         .forward_signals = !tty,
+        .host_swap = attach && away_ms > 0,
+        .away_ms = away_ms,
     };
     return ctl_proc_run(x, &o, ret_pid, ret_exit);
 }

@@ -20,6 +20,8 @@ typedef struct ctl_proc_opts {
     bool tty;                 /* the process has a pty: no stderr stream; raw local terminal */
     bool resize;              /* send ResizeConsole at start and on SIGWINCH (needs tty) */
     bool forward_signals;     /* SIGINT/SIGTERM to gcsctl -> SignalProcess */
+    bool host_swap;           /* SIGUSR1 -> play a host swap (live migration, proc.c) */
+    int away_ms;              /* how long the host stays away in a swap */
 } ctl_proc_opts;
 
 /* ExecuteProcess; *ret_pid is the process's pid. Attached, also relay and
@@ -40,6 +42,9 @@ int ctl_container_info(ctl *x, const char *id, json_t **ret);
  * container's init. tty: the container's process.terminal. */
 int ctl_start_init(ctl *x, const char *id, bool attach, bool stdin, bool tty, uint32_t *ret_pid,
                    uint32_t *ret_exit);
+/* The same, playing a host swap on SIGUSR1 (away_ms > 0; attached only). */
+int ctl_start_init_swap(ctl *x, const char *id, bool attach, bool stdin, bool tty, int away_ms, uint32_t *ret_pid,
+                        uint32_t *ret_exit);
 
 /* Whether the container's OCI spec (read from its bundle, when this host
  * can see it) asks for a terminal. */

@@ -672,7 +672,8 @@ int relay_set_reconnect(relay *r, const transport *t, uint32_t port_out, uint32_
 {
     if (r->started)
         return err_set(err, HR_E_FAIL, "stdio relay already started");
-    const uint32_t ports[] = {0, port_out, port_err};
+    /* a pty's stderr socket carries nothing: upstream never writes it, so never re-dials it */
+    const uint32_t ports[] = {0, port_out, r->pty ? 0 : port_err};
     for (int i = RELAY_STDOUT; i <= RELAY_STDERR; i++) {
         if (!ports[i])
             continue;

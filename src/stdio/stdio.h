@@ -75,7 +75,7 @@ void relay_child_fds(const relay *r, int fds[3]);
  * never blocked by a missing host) and the loss is logged with its size. While
  * connected a slow host still pushes back (one RELAY_BUF of queue). Such a
  * stream does not use splice. Call before relay_start; port 0 leaves a stream
- * as it is. Stopped, a stream whose host is away gives up (its queue is
+ * as it is, and so does a pty relay's stderr (it carries nothing). Stopped, a stream whose host is away gives up (its queue is
  * discarded and it is finished); a connected one stays and no longer re-dials. */
 #define RELAY_REDIAL_MS 100
 #define RELAY_REPLAY_BYTES (128 * 1024)

@@ -266,6 +266,10 @@ static void test_tee_log_path(void **state)
     expect_err(spec_tee_log_path(f->root, "../logsX/a", &p, &err), &err, "not within sandbox's log dir");
     /* the logs dir itself is not a file below it */
     expect_err(spec_tee_log_path(f->root, ".", &p, &err), &err, "not within sandbox's log dir");
+    /* docs/differences.md D-60: upstream takes "/x" as logs/x and cleans "a/../b" */
+    expect_err(spec_tee_log_path(f->root, "/etc/x", &p, &err), &err, "must be relative");
+    expect_err(spec_tee_log_path(f->root, "a/../b", &p, &err), &err, "not within sandbox's log dir");
+    expect_err(spec_tee_log_path(f->root, "a/./b", &p, &err), &err, "not within sandbox's log dir");
 
     assert_int_equal(spec_tee_log_prepare(f->root, "a/b.log", &p, &err), 0);
     char *want = xasprintf("%s/logs/a/b.log", f->root);

@@ -34,6 +34,8 @@ static transport tp;
 static uint32_t next_port = 0x40000001;
 static pid_t live_pids[32]; /* children not yet reaped: teardown kills them by pid */
 static size_t stdout_pipe_size;  /* when set, proc_start enlarges the child's stdout pipe */
+static bool reconnect_next;      /* proc_start: stdout/stderr re-dial (relay_set_reconnect) */
+static int tee_next = -1;        /* proc_start: the tee log fd (taken) */
 
 static void track_pid(pid_t p)
 {
@@ -269,6 +271,12 @@ static void proc_start(proc *p, loop *l, bool in, bool out, bool err, const char
         child_exec(fds, script);
     track_pid(p->pid);
     loop_child_watch(l, p->pid, on_exit_cb, p);
+    if (reconnect_next)
+        assert_int_equal(relay_set_reconnect(p->r, &tp, ports.std_out, ports.std_err, &e), 0);
+    if (tee_next >= 0)
+        relay_set_tee(p->r, tee_next, "test");
+    reconnect_next = false;
+    tee_next = -1;
     assert_int_equal(relay_start(l, p->r, &conns, on_relay_done, p, &e), 0);
     assert_int_equal(conns.in, -1);
     for (int i = 0; i < 3; i++)
@@ -491,6 +499,127 @@ static void test_host_vanishes(void **state)
     proc_free(&p);
     loop_free(l);
     assert_int_equal(count_fds(), before);
+}
+
+/* The host comes back on the same port: accept the re-dial (the relay dials
+ * from a loop timer, so the loop runs meanwhile). */
+static void h_reaccept(loop *l, hstream *h, uint32_t port, uint64_t ms)
+{
+    int lfd = listen_port(port);
+    uint64_t deadline = now_ms() + ms;
+    int fd = -1;
+    while (fd < 0 && now_ms() < deadline) {
+        loop_run_once(l, 10);
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    }
+    close(lfd);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%u", tmp, port);
+    unlink(path);
+    assert_true(fd >= 0);
+    h->fd = fd;
+    h->closed = h->eof = false;
+    h->got_len = 0;
+    h_update(l, h);
+}
+
+static char *seq_text(unsigned n, size_t *len)
+{
+    size_t cap = (size_t)n * 8 + 16, off = 0;
+    char *t = xmalloc(cap);
+    for (unsigned i = 1; i <= n; i++)
+        off += (size_t)snprintf(t + off, cap - off, "%u\n", i);
+    *len = off;
+    return t;
+}
+
+/* reconnect.go's rule: after the re-dial, the last 128 KiB sent, then what
+ * was written while the host was away; nothing lost below the backlog. */
+static void test_reconnect_replays_tail_then_backlog(void **state)
+{
+    (void)state;
+    int before = count_fds();
+    loop *l = new_loop();
+    proc p;
+    size_t wlen;
+    char *want = seq_text(60000, &wlen); /* ~330 KB */
+    reconnect_next = true;
+    /* the first 200 KB, then a pause the test ends by dropping the host, then the rest */
+    proc_start(&p, l, true, true, false, "seq 1 40000; read x; seq 40001 60000");
+    uint32_t port = next_port - 1;
+    uint64_t deadline = now_ms() + 10000;
+    size_t first = 0;
+    for (unsigned i = 1; i <= 40000; i++)
+        first += (size_t)snprintf(NULL, 0, "%u\n", i);
+    while (p.h[1].got_len < first && now_ms() < deadline)
+        loop_run_once(l, 20);
+    assert_int_equal(p.h[1].got_len, first);
+    size_t old = p.h[1].got_len;
+    h_close(l, &p.h[1]); /* the host goes away... */
+    run_for(l, 50);
+    relay_counters co;
+    relay_get_counters(p.r, RELAY_STDOUT, &co);
+    assert_int_equal(co.disconnects, 1);
+    p.h[0].send = "go\n"; /* ...and the process writes the rest meanwhile */
+    p.h[0].send_len = 3;
+    h_update(l, &p.h[0]);
+    assert_true(run_until(l, &p.exited, 30000)); /* not blocked by the missing host */
+    assert_false(p.done);
+    h_reaccept(l, &p.h[1], port, 5000);
+    assert_true(run_until(l, &p.done, 30000));
+    size_t got = p.h[1].got_len, x = wlen - got;
+    assert_int_equal(old - x, 128 * 1024); /* exactly the replay is seen twice */
+    assert_memory_equal(p.h[1].got, want + x, got);
+    relay_get_counters(p.r, RELAY_STDOUT, &co);
+    assert_int_equal(co.reconnects, 1);
+    assert_int_equal(co.dropped, 0);
+    free(want);
+    proc_free(&p);
+    loop_free(l);
+    assert_int_equal(count_fds(), before);
+}
+
+/* Teardown while the host is away: the stream gives up and the relay is done. */
+static void test_reconnect_stop_while_away(void **state)
+{
+    (void)state;
+    int before = count_fds();
+    loop *l = new_loop();
+    proc p;
+    reconnect_next = true;
+    proc_start(&p, l, false, true, false, "echo hi; exec sleep 30");
+    while (p.h[1].got_len < 3)
+        loop_run_once(l, 20);
+    h_close(l, &p.h[1]);
+    run_for(l, 250); /* a few failed re-dials */
+    assert_false(p.done);
+    relay_reconnect_stop(p.r);
+    assert_true(run_until(l, &p.done, 5000));
+    kill(p.pid, SIGKILL);
+    assert_true(run_until(l, &p.exited, 5000));
+    proc_free(&p);
+    loop_free(l);
+    assert_int_equal(count_fds(), before);
+}
+
+/* docs/differences.md D-63: a tee that cannot be written ends the tee, not the stream. */
+static void test_tee_failure_keeps_the_stream(void **state)
+{
+    (void)state;
+    loop *l = new_loop();
+    proc p;
+    reconnect_next = true;
+    tee_next = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(tee_next >= 0);
+    proc_start(&p, l, false, true, false, "seq 1 100000");
+    assert_true(run_until(l, &p.done, 30000));
+    size_t wlen;
+    char *want = seq_text(100000, &wlen);
+    assert_int_equal(p.h[1].got_len, wlen);
+    assert_memory_equal(p.h[1].got, want, wlen);
+    free(want);
+    proc_free(&p);
+    loop_free(l);
 }
 
 static void test_port_zero_rejected(void **state)
@@ -943,6 +1072,9 @@ int main(void)
         cmocka_unit_test(test_close_handshake_order),
         cmocka_unit_test(test_output_not_lost_at_exit),
         cmocka_unit_test(test_host_vanishes),
+        cmocka_unit_test(test_reconnect_replays_tail_then_backlog),
+        cmocka_unit_test(test_reconnect_stop_while_away),
+        cmocka_unit_test(test_tee_failure_keeps_the_stream),
         cmocka_unit_test(test_roundtrip_10mib_slow_host),
         cmocka_unit_test(test_free_any_time),
         cmocka_unit_test(test_pty_resize_and_eio),

@@ -217,6 +217,53 @@ static void test_mkdir_p(void **state)
     assert_true(mkdir_p(under_file, 0755, NULL, NULL, &err) < 0);
 }
 
+/* docs/differences.md D-60: the tee log is opened below the logs directory
+ * without following any symlink planted there. */
+static void test_open_beneath(void **state)
+{
+    (void)state;
+    cleanup_err gcs_err err = GCS_ERR_INIT;
+    cleanup_free char *logs = P("logs");
+    cleanup_free char *outside = P("outside");
+    mkdirs(logs);
+    mkdirs(outside);
+    cleanup_free char *target = P("outside/t");
+    put(target, "keep\n");
+    cleanup_free char *l1 = P("logs/evil"), *l2 = P("logs/f.log"), *fifo = P("logs/fifo"), *sub = P("logs/d");
+    assert_int_equal(symlink(outside, l1), 0);
+    assert_int_equal(symlink(target, l2), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    mkdirs(sub);
+    cleanup_free char *l3 = P("logs/d/up");
+    assert_int_equal(symlink("..", l3), 0);
+    int fd = -1;
+    const int fl = O_WRONLY | O_CREAT | O_APPEND;
+    const char *bad[] = {"evil/x", "f.log", "fifo", "d/up/outside/t", "../outside/t", "/etc/passwd", "a/../b",
+                         "./a", "", "d/..", "d/."};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        assert_true(storage_open_beneath(logs, bad[i], fl, 0666, 0777, &fd, &err) < 0);
+        assert_int_equal(err.hr, HR_E_INVALIDARG);
+        err_clear(&err);
+        assert_int_equal(fd, -1);
+    }
+    cleanup_free char *t = slurp(target);
+    assert_string_equal(t, "keep\n");
+    /* a good one: parents made 0777 (umask 0), the file is a plain O_APPEND file */
+    assert_int_equal(storage_open_beneath(logs, "a/b/c.log", fl, 0666, 0777, &fd, &err), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), 1);
+    assert_int_equal(fcntl(fd, F_GETFL) & (O_APPEND | O_NONBLOCK), O_APPEND);
+    close(fd);
+    struct stat st;
+    cleanup_free char *ab = P("logs/a/b");
+    assert_int_equal(stat(ab, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0777);
+    /* the logs directory itself may not be a symlink */
+    cleanup_free char *ll = P("logs-link");
+    assert_int_equal(symlink(logs, ll), 0);
+    assert_true(storage_open_beneath(ll, "x.log", fl, 0666, 0777, &fd, &err) < 0);
+}
+
 static void test_remove_all_tree_and_symlinks(void **state)
 {
     (void)state;
@@ -951,6 +998,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mountinfo_parse),
         T(test_mkdir_p),
+        T(test_open_beneath),
         T(test_remove_all_tree_and_symlinks),
         T(test_remove_all_refuses_mounts),
         T(test_bind_variants),
