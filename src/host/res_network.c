@@ -603,12 +603,11 @@ int host_network_attach(container *c, host_network_done_fn done, gcs_err *err)
             return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
         struct stat theirs, ours;
         if (fstat(fd, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
-            theirs.st_dev == ours.st_dev) {
-            /* a spec without a network namespace of its own shares the
-             * VM's: configured in place, as a host-network pod */
-            close(fd);
-            hostnet = true;
-        }
+            theirs.st_dev == ours.st_dev)
+            hostnet = true; /* a spec without a network namespace of its own
+                             * shares the VM's: configured in place, as a
+                             * host-network pod */
+        close(fd);
     }
     if (!hostnet) {
         cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
