@@ -12,7 +12,8 @@
 #                      temporary directory (nothing beside the clone)
 #   make demo          the demo
 #   make bench         the benchmarks under bench/
-#   make uvm           build/uvm/{vmlinuz,initrd.img}: gcs in a utility VM image
+#   make uvm           build/uvm/{kernel,initrd.img}: gcs in a utility VM image (the
+#                      boot files a host's LinuxBootFiles takes)
 #   make check-uvm     VM deps + image + tests/uvm and the pod and process tests
 #                      in the VM (QEMU TCG; part of check-all)
 

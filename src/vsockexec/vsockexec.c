@@ -283,5 +283,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vsockexec: %s\n", err_msg(&err));
         return 1;
     }
-    return a.relay ? run_relay(&t, &a) : connect_and_exec(&t, &a);
+    int rc = a.relay ? run_relay(&t, &a) : connect_and_exec(&t, &a);
+    transport_done(&t);
+    return rc;
 }

@@ -302,7 +302,7 @@ def uvm_dir():
 def missing():
     """Why a VM cannot be booted here, or None."""
     d = uvm_dir()
-    for f in ("vmlinuz", "initrd.img"):
+    for f in ("kernel", "initrd.img"):
         if not os.path.exists(os.path.join(d, f)):
             return f"{d}/{f} not built (make uvm)"
     if not shutil.which(QEMU):
