@@ -22,6 +22,8 @@ void log_setup(int fd, enum log_level level, bool json)
 
 enum log_level log_get_level(void) { return log_level_cur; }
 
+int log_get_fd(void) { return log_fd; }
+
 int log_parse_level(const char *s, enum log_level *ret)
 {
     static const struct {

@@ -45,6 +45,8 @@ typedef struct log_field {
 /* fd: where lines go (stderr by default). */
 void log_setup(int fd, enum log_level level, bool json);
 enum log_level log_get_level(void);
+/* Where lines go (-1: nowhere). */
+int log_get_fd(void);
 /* Parse a logrus level name (panic fatal error warn warning info debug trace). */
 int log_parse_level(const char *s, enum log_level *ret);
 static inline bool log_enabled(enum log_level l) { return l <= log_get_level(); }
