@@ -22,6 +22,8 @@ void log_setup(int fd, enum log_level level, bool json)
 
 enum log_level log_get_level(void) { return log_level_cur; }
 
+int log_get_fd(void) { return log_fd; }
+
 int log_parse_level(const char *s, enum log_level *ret)
 {
     static const struct {
@@ -269,10 +271,11 @@ char *log_format_line(enum log_level level, const char *msg, const log_field *fi
     line l;
     line_init(&l);
     format_line(&l, level, msg, fields, json);
-    *ret_len = l.len;
+    put(&l, "", 1); /* a NUL after the line, not counted */
+    *ret_len = --l.len;
     if (l.buf == l.small) {
-        char *out = xmalloc(l.len);
-        memcpy(out, l.small, l.len);
+        char *out = xmalloc(l.len + 1);
+        memcpy(out, l.small, l.len + 1);
         return out;
     }
     return l.buf;

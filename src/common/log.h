@@ -45,6 +45,8 @@ typedef struct log_field {
 /* fd: where lines go (stderr by default). */
 void log_setup(int fd, enum log_level level, bool json);
 enum log_level log_get_level(void);
+/* Where lines go (-1: nowhere). */
+int log_get_fd(void);
 /* Parse a logrus level name (panic fatal error warn warning info debug trace). */
 int log_parse_level(const char *s, enum log_level *ret);
 static inline bool log_enabled(enum log_level l) { return l <= log_get_level(); }
@@ -54,8 +56,8 @@ void log_emit(enum log_level level, const char *msg, const log_field *fields);
 /* The longest string written whole (bytes of input). */
 #define LOG_VALUE_MAX 16384
 #define LOG_CUT_MARKER "...[cut, "
-/* The line log_emit would write (with its '\n'), malloc'd; *ret_len its
- * length. For tests and the fuzz target. */
+/* The line log_emit would write (with its '\n'), malloc'd and followed by
+ * a NUL; *ret_len its length (without the NUL). For tests and the fuzz target. */
 char *log_format_line(enum log_level level, const char *msg, const log_field *fields, bool json, size_t *ret_len);
 
 #define log_at(lvl, msg, ...)                                                                      \

@@ -210,8 +210,11 @@ void container_memwatch_start(container *c)
 
 void container_memwatch_stop(container *c)
 {
-    if (c->memw && c->memw->pending) /* a notification still settling: log it now */
-        on_settled(c->h->l, c->memw);
+    memwatch *m = c->memw;
+    if (m && m->settle) { /* a notification still settling: log it now */
+        loop_timer_cancel(m->h->l, m->settle);
+        on_settled(m->h->l, m);
+    }
     mw_free(c->memw);
     c->memw = NULL;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The kernel refuses a read() into a buffer smaller than one whole record
@@ -137,6 +138,15 @@ kmsg_reader *kmsg_start(loop *l, const char *path, unsigned max_level)
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         log_error("failed to open /dev/kmsg", KV_S("path", path), KV_S("error", strerror(errno)));
+        return NULL;
+    }
+    /* lines written to the kernel's log would come back as records and be
+     * logged again, without end */
+    struct stat ks, ls;
+    if (fstat(fd, &ks) == 0 && S_ISCHR(ks.st_mode) && log_get_fd() >= 0 && fstat(log_get_fd(), &ls) == 0 &&
+        S_ISCHR(ls.st_mode) && ls.st_rdev == ks.st_rdev) {
+        log_warn("the agent logs into the kernel's log: kernel messages are not forwarded", KV_S("path", path));
+        close(fd);
         return NULL;
     }
     kmsg_reader *k = xzalloc(sizeof(*k));

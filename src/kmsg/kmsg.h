@@ -7,6 +7,9 @@
  * per gap ("kmsg entry overwritten; skipping entry"), a record that does not
  * parse is logged as an error with the raw line.
  *
+ * When the agent's own log goes to that device, nothing is forwarded (each
+ * line would come back as a record, without end).
+ *
  * Reading starts at the oldest record the kernel still holds (as upstream),
  * so the boot messages reach the host too. */
 #pragma once

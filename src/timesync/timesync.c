@@ -48,7 +48,8 @@ int timesync_find_ptp(const char *sysfs_root, char **ret_name, gcs_err *err)
         names[n++] = xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), cmp_str);
     int r = -ENOENT;
     for (size_t i = 0; i < n && r == -ENOENT; i++) {
         cleanup_free char *path = xasprintf("%s/%s/clock_name", cls, names[i]);

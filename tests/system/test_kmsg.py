@@ -61,3 +61,20 @@ def test_kmsg_records_at_or_below_the_level_reach_the_log(agent_factory, level, 
     # the records are in kernel order, and each once
     seqs = [o["seq"] for o in json_lines(a) if o.get("msg") == "kmsg read"]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+
+
+def test_no_forwarding_when_the_log_is_kmsg_itself(agent_factory, tmp_path):
+    """A log that goes into /dev/kmsg would feed itself: refused, once. (The
+    kernel keeps only the first 10 lines a writer sends in 5 s; the refusal
+    comes among the agent's first few.)"""
+    a = agent_factory(mode="unix", args=["-log-format", "json", "-logfile", "/dev/kmsg", "-kmsgLogLevel", "7"])
+    a.connect()
+    a.conn.negotiate()
+    assert a.conn.call("DumpStacks")["Result"] == 0
+    # the agent's lines are in the kernel's log now; read them back from there
+    import subprocess
+    out = subprocess.run(["dmesg", "-r"], capture_output=True, text=True).stdout
+    pid = a.proc.pid
+    ours = [ln for ln in out.splitlines() if f'"pid":{pid}' in ln or "kernel messages are not forwarded" in ln]
+    assert any("the agent logs into the kernel's log: kernel messages are not forwarded" in ln for ln in ours), ours
+    assert not any('"msg":"kmsg read"' in ln for ln in out.splitlines()[-200:])

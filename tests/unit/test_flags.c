@@ -37,6 +37,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.transport, ""); /* vsock, or gcs.devtransport= on the kernel command line */
     assert_false(c.disable_time_sync);
     assert_true(c.runtime_no_pivot); /* upstream's runc create always passes --no-pivot */
+    assert_string_equal(c.chronyd, "chronyd");
     assert_string_equal(c.runtime, "runc");
     assert_string_equal(c.cgroup_root, "/sys/fs/cgroup");
     assert_string_equal(c.sysfs_root, "/sys");

@@ -2,6 +2,8 @@
 pids.max and cpu.max written (converted from the OCI resources), a container
 over its memory limit OOM-killed (exit code 137), a fork bomb stopped at
 pids.max, and statistics read from v2 in the v1 (LCOWMetrics) shape."""
+import time
+
 import podlib
 from podlib import Stdio
 
@@ -90,6 +92,15 @@ def test_over_its_memory_limit_a_container_is_oom_killed(env):
     assert ok(podlib.wait(c, wid, pid, timeout=120))["ExitCode"] == 137  # SIGKILL from the OOM killer
     events = dict(line.split() for line in env.read(f"/sys/fs/cgroup/pods/{sid}/{wid}/memory.events").splitlines())
     assert int(events["oom_kill"]) >= 1, events
+    # the agent saw it through inotify on memory.events: one event line with
+    # the container and its pod, and the kill in the container's statistics
+    m = podlib.properties(c, wid, "Statistics")["LCOWMetrics"]
+    assert m["memory_oom_control"]["oom_kill"] >= 1, m
+    want = f'msg="container OOM event" container={wid} pod={sid} '
+    deadline = time.monotonic() + 30
+    while want not in env.vm.console():
+        assert time.monotonic() < deadline, env.vm.console()[-3000:]
+        time.sleep(0.05)  # the console file is the event; read with a deadline
     finish(env, sid, spid, sst, [wid])
 
 
