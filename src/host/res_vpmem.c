@@ -250,10 +250,13 @@ static int add_try(vpmem_add *a, gcs_err *err)
 
 fail:
     d = dm_close(d);
-    {
+    /* both are tried: the linear device must not outlive a failed verity removal */
+    const char *made[] = {verity, linear};
+    for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
         cleanup_err gcs_err e = GCS_ERR_INIT;
-        if (remove_dm(dev_root, verity, &e) < 0 || remove_dm(dev_root, linear, &e) < 0)
-            log_warn("cannot remove the device-mapper devices of a failed VPMem Add", KV_S("error", err_msg(&e)));
+        if (remove_dm(dev_root, made[i], &e) < 0)
+            log_warn("cannot remove a device-mapper device of a failed VPMem Add", KV_S("name", made[i]),
+                     KV_S("error", err_msg(&e)));
     }
     return r < 0 ? r : -EIO;
 }
