@@ -293,15 +293,21 @@ static void add_step(loop *l, void *data)
     add_run(a, NULL);
 }
 
+/* Takes path (freed here or with the pending Add). */
 static int vpmem_add_start(res_call *call, char *path, gcs_err *err)
 {
     host *h = call->h;
     res_vpmem_device *s = &call->settings.vpmem;
+    int r = 0;
     if (uvmstate_has(h->mounts, path))
-        return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already mounted at %s", path);
-    for (vpmem_add *p = pending; p; p = p->next)
+        r = err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already mounted at %s", path);
+    for (vpmem_add *p = pending; p && r == 0; p = p->next)
         if (streq(p->path, path))
-            return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already being added at %s", path);
+            r = err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already being added at %s", path);
+    if (r < 0) {
+        free(path);
+        return r;
+    }
     vpmem_add *a = xzalloc(sizeof(*a));
     a->call = call;
     a->path = path;
@@ -309,7 +315,7 @@ static int vpmem_add_start(res_call *call, char *path, gcs_err *err)
     a->deadline_ms = now_ms() + VPMEM_WAIT_MS;
     a->next = pending;
     pending = a;
-    int r = add_run(a, err);
+    r = add_run(a, err);
     if (r == 1)
         return RES_PENDING;
     a->call = NULL;
