@@ -250,10 +250,13 @@ static int add_try(vpmem_add *a, gcs_err *err)
 
 fail:
     d = dm_close(d);
-    {
+    /* both are tried: the linear device must not outlive a failed verity removal */
+    const char *made[] = {verity, linear};
+    for (size_t i = 0; i < ARRAY_SIZE(made); i++) {
         cleanup_err gcs_err e = GCS_ERR_INIT;
-        if (remove_dm(dev_root, verity, &e) < 0 || remove_dm(dev_root, linear, &e) < 0)
-            log_warn("cannot remove the device-mapper devices of a failed VPMem Add", KV_S("error", err_msg(&e)));
+        if (remove_dm(dev_root, made[i], &e) < 0)
+            log_warn("cannot remove a device-mapper device of a failed VPMem Add", KV_S("name", made[i]),
+                     KV_S("error", err_msg(&e)));
     }
     return r < 0 ? r : -EIO;
 }
@@ -290,15 +293,21 @@ static void add_step(loop *l, void *data)
     add_run(a, NULL);
 }
 
+/* Takes path (freed here or with the pending Add). */
 static int vpmem_add_start(res_call *call, char *path, gcs_err *err)
 {
     host *h = call->h;
     res_vpmem_device *s = &call->settings.vpmem;
+    int r = 0;
     if (uvmstate_has(h->mounts, path))
-        return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already mounted at %s", path);
-    for (vpmem_add *p = pending; p; p = p->next)
+        r = err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already mounted at %s", path);
+    for (vpmem_add *p = pending; p && r == 0; p = p->next)
         if (streq(p->path, path))
-            return err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already being added at %s", path);
+            r = err_set(err, HR_VMCOMPUTE_SYSTEM_ALREADY_EXISTS, "a layer is already being added at %s", path);
+    if (r < 0) {
+        free(path);
+        return r;
+    }
     vpmem_add *a = xzalloc(sizeof(*a));
     a->call = call;
     a->path = path;
@@ -306,7 +315,7 @@ static int vpmem_add_start(res_call *call, char *path, gcs_err *err)
     a->deadline_ms = now_ms() + VPMEM_WAIT_MS;
     a->next = pending;
     pending = a;
-    int r = add_run(a, err);
+    r = add_run(a, err);
     if (r == 1)
         return RES_PENDING;
     a->call = NULL;

@@ -83,14 +83,14 @@ def loops():
 
 
 @pytest.fixture
-def env(request, tmp_path, loops):
-    """A pod environment (runc) whose agent finds device nodes in a
-    directory of the test's own."""
+def env(request, tmp_path, loops, runtime):
+    """A pod environment (runc and crun) whose agent finds device nodes in
+    a directory of the test's own."""
     from conftest import _pod_env, _check_no_leaks
     devroot = tmp_path / "dev"
     devroot.mkdir()
     existed = os.path.isdir("/run/layers")
-    e = _pod_env(request.getfixturevalue("agent_factory"), tmp_path, "runc", extra=["-dev-root", str(devroot)])
+    e = _pod_env(request.getfixturevalue("agent_factory"), tmp_path, runtime, extra=["-dev-root", str(devroot)])
     e.devroot = str(devroot)
     yield e
     _check_no_leaks(e)
