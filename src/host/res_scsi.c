@@ -10,7 +10,9 @@
  * EnsureFilesystem formats with mkfs.ext4 / mkfs.xfs as a child process on
  * the loop (only when the filesystem is not already the one asked for), and
  * the mount is ReadOnly (MS_RDONLY, "noload" for ext4) or not; propagation
- * Options are applied afterwards, as upstream.
+ * Options are applied afterwards, as upstream. Encrypted puts a dm-crypt
+ * device (src/dm) with a random key under the mount (docs/differences.md
+ * D-43); the ledger entry remembers it, so it is closed on every way out.
  *
  * State: one mount-ledger entry per MountPath, owned by "MappedVirtualDisk",
  * whose data (struct disk_mount) says what Add made: the symlink or the
@@ -25,6 +27,7 @@
 #include "common/path.h"
 #include "common/strmap.h"
 #include "device/device.h"
+#include "dm/dm.h"
 #include "host/devwait.h"
 #include "loop/spawn.h"
 #include "storage/storage.h"
@@ -34,8 +37,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,7 +54,19 @@ typedef struct disk_mount {
     bool dir_created; /* the mount directory is ours to remove */
     unsigned host, lun;
     uint64_t partition;
+    char *crypt;      /* the dm-crypt device under the mount, or NULL */
+    char *dev_root;   /* where its node lives (-dev-root) */
 } disk_mount;
+
+static void disk_mount_free(void *p)
+{
+    disk_mount *m = p;
+    if (!m)
+        return;
+    free(m->crypt);
+    free(m->dev_root);
+    free(m);
+}
 
 /* An Add waiting for its device or its mkfs. */
 typedef struct disk_op {
@@ -60,6 +78,7 @@ typedef struct disk_op {
     unsigned host_nr;
     char *source;  /* the device node */
     char *fs;      /* found on the device (NULL: none) */
+    char *crypt;   /* the dm-crypt device made for this Add, until the ledger has it */
     bool dir_created;
     devwait *wait;
     pid_t mkfs_pid;
@@ -130,7 +149,75 @@ static void op_free(disk_op *op)
     free(op->what);
     free(op->source);
     free(op->fs);
+    free(op->crypt);
     free(op);
+}
+
+/* ---- dm-crypt with an ephemeral key (docs/differences.md D-43) ---- */
+
+static int crypt_close(const char *dev_root, const char *name, gcs_err *err)
+{
+    dm *d = NULL;
+    int r = dm_open(dev_root, &d, err);
+    if (r < 0)
+        return err_wrap(err, r, "failed to cleanup dm-crypt target %s", name);
+    r = dm_remove(d, name, err);
+    dm_close(d);
+    if (r == -ENXIO) { /* already gone */
+        err_clear(err);
+        return 0;
+    }
+    if (r < 0)
+        return err_wrap(err, r, "failed to cleanup dm-crypt target %s", name);
+    log_info("dm-crypt device closed", KV_S("name", name), KV_B("deferred", r == 1));
+    return 0;
+}
+
+/* A crypt target over the whole of op->source, AES-256-XTS with a key from
+ * getrandom that only the kernel keeps; op->source becomes its node. */
+static int crypt_open(disk_op *op, gcs_err *err)
+{
+    const char *dev_root = op->h->cfg->dev_root;
+    cleanup_free char *name = xasprintf("dm-crypt-scsi-contr%u-lun%u-p%llu", op->host_nr, op->s->lun,
+                                        (unsigned long long)op->s->partition);
+    int r;
+    uint64_t bytes = 0;
+    int fd = open(op->source, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_errno(err, HR_E_FAIL, errno, "failed to mount encrypted device %s: open", op->source);
+    r = ioctl(fd, BLKGETSIZE64, &bytes);
+    int e = errno;
+    close(fd);
+    if (r < 0)
+        return err_errno(err, HR_E_FAIL, e, "failed to mount encrypted device %s: size", op->source);
+    uint64_t sectors = bytes / 4096 * (4096 / DM_SECTOR);
+    if (sectors == 0)
+        return err_set(err, HR_E_FAIL, "failed to mount encrypted device %s: smaller than 4096 bytes", op->source);
+    unsigned char key[64];
+    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+        return err_errno(err, HR_E_FAIL, errno, "failed to mount encrypted device %s: getrandom", op->source);
+    char params[512];
+    int n = snprintf(params, sizeof(params), "aes-xts-plain64 ");
+    for (size_t i = 0; i < sizeof(key); i++)
+        n += snprintf(params + n, sizeof(params) - (size_t)n, "%02x", key[i]);
+    snprintf(params + n, sizeof(params) - (size_t)n, " 0 %s 0 1 sector_size:4096", op->source);
+    explicit_bzero(key, sizeof(key));
+    dm_target t = {0, sectors, "crypt", params};
+    dm *d = NULL;
+    char *node = NULL;
+    if ((r = dm_open(dev_root, &d, err)) == 0) {
+        r = dm_create(d, name, &t, 1, 0, &node, err);
+        dm_close(d);
+    }
+    explicit_bzero(params, sizeof(params));
+    if (r < 0)
+        return err_wrap(err, r, "failed to mount encrypted device %s", op->source);
+    log_info("dm-crypt device opened", KV_S("name", name), KV_S("device", op->source), KV_S("node", node),
+             KV_U("bytes", sectors * DM_SECTOR));
+    free(op->source);
+    op->source = node;
+    op->crypt = steal_pointer(&name);
+    return 0;
 }
 
 /* Undo the directory of a failed Add (upstream removes it on any failure). */
@@ -145,6 +232,13 @@ static void op_undo_dir(disk_op *op)
     }
     if (op->target)
         prune_made(op->target);
+    if (op->crypt) {
+        cleanup_err gcs_err e = GCS_ERR_INIT;
+        if (crypt_close(op->h->cfg->dev_root, op->crypt, &e) < 0)
+            log_warn("cannot close the dm-crypt device of a failed disk Add", KV_S("error", err_msg(&e)));
+        free(op->crypt);
+        op->crypt = NULL;
+    }
 }
 
 /* Answer a pending Add and forget it. */
@@ -176,6 +270,9 @@ static int unmount_disk(const char *path, void *data, gcs_err *err)
     if ((r = storage_unmount(path, m->dir_created, err)) < 0)
         return err_wrap(err, r, "unmount failed");
     prune_made(path);
+    /* the ledger knows: closed whether or not the Remove says Encrypted */
+    if (m->crypt && (r = crypt_close(m->dev_root, m->crypt, err)) < 0)
+        return r;
     log_info("SCSI disk unmounted", KV_S("path", path), KV_U("host", m->host), KV_U("lun", m->lun),
              KV_U("partition", m->partition));
     return 0;
@@ -186,9 +283,11 @@ static int unmount_disk(const char *path, void *data, gcs_err *err)
 static void record(disk_op *op, bool block_dev)
 {
     disk_mount *m = xzalloc(sizeof(*m));
-    *m = (disk_mount){block_dev, op->dir_created, op->host_nr, op->s->lun, op->s->partition};
+    *m = (disk_mount){block_dev, op->dir_created, op->host_nr, op->s->lun, op->s->partition, op->crypt,
+                      op->crypt ? xstrdup(op->h->cfg->dev_root) : NULL};
     op->dir_created = false; /* the ledger's now */
-    uvmstate_set_unmount(op->h->mounts, op->target, OWNER, unmount_disk, m, free);
+    op->crypt = NULL;
+    uvmstate_set_unmount(op->h->mounts, op->target, OWNER, unmount_disk, m, disk_mount_free);
 }
 
 static int add_to_ledger(disk_op *op, gcs_err *err)
@@ -368,9 +467,6 @@ static int device_found(disk_op *op, gcs_err *err)
         return 0; /* attach only: the device was waited for */
     if (s->block_dev)
         return link_disk(op, err);
-    if (s->encrypted)
-        return err_set(err, HR_E_NOTIMPL, "failed to mount encrypted device %s: dm-crypt is not available yet",
-                       op->source);
     bool created = false;
     mkdir_made made = {0};
     r = mkdir_p(op->target, 0700, &created, &made, err);
@@ -379,7 +475,11 @@ static int device_found(disk_op *op, gcs_err *err)
     if (r < 0)
         return r;
     op->dir_created = created;
-    if ((r = device_fs_probe(op->source, &op->fs, err)) < 0)
+    /* encrypted: a fresh key each time, so the contents are new and are
+     * not probed (as upstream); EnsureFilesystem formats them */
+    if (s->encrypted && (r = crypt_open(op, err)) < 0)
+        return r;
+    if (!s->encrypted && (r = device_fs_probe(op->source, &op->fs, err)) < 0)
         return r;
     if (s->ensure_filesystem) {
         if (!streq(s->filesystem, "ext4") && !streq(s->filesystem, "xfs"))
