@@ -596,9 +596,10 @@ int host_network_attach(container *c, host_network_done_fn done, gcs_err *err)
         return err_set(err, HR_E_FAIL, "previously assigned container pid %d to network namespace \"%s\"",
                        nsreg_ns_pid(ns), nsreg_ns_id(ns));
     bool hostnet = pod_annotation_bool(json_object_get(c->spec, "annotations"), POD_ANN_HOST_NETWORK, false);
+    int fd = -1;
     if (!hostnet) {
         cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
         struct stat theirs, ours;
@@ -607,14 +608,11 @@ int host_network_attach(container *c, host_network_done_fn done, gcs_err *err)
             /* a spec without a network namespace of its own shares the
              * VM's: configured in place, as a host-network pod */
             close(fd);
+            fd = -1;
             hostnet = true;
         }
     }
     if (!hostnet) {
-        cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
         int r = nsreg_ns_assign_pid(ns, c->init_pid, err);
         if (r < 0) {
             close(fd);

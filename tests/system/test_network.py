@@ -329,6 +329,8 @@ def test_sandbox_gone_frees_namespace_and_returns_nics(env, net, netrootfs):
     """D-52: the entry goes with its sandbox once its NICs are removed, and a
     NIC the host did not remove comes back to the agent's namespace."""
     c = env.conn
+    fds = lambda: len(os.listdir(f"/proc/{env.agent.proc.pid}/fd"))  # noqa: E731
+    fd0 = fds()
     nsid = str(uuid.uuid4())
     aid, near, _ = net.nic("10.77.7.1/24")
     ok(network(c, "Add", nsid, aid, IPConfigs=[{"IPAddress": "10.77.7.2", "PrefixLength": 24}]))
@@ -346,6 +348,8 @@ def test_sandbox_gone_frees_namespace_and_returns_nics(env, net, netrootfs):
     # now nothing refers to the namespace: a sandbox for it is refused again
     _, _, msg = sandbox(env, netrootfs, nsid, start=False)
     assert msg["Result"] != 0 and "not found" in msg["ErrorMessage"], msg
+    # and the agent holds no descriptor of the namespace any more
+    assert fds() == fd0
 
 
 def test_host_network_pod_configures_in_place(env, net, netrootfs):
