@@ -425,8 +425,16 @@ static void lookup_free(lookup *lk)
 
 static void add_configured(host *h, const gcs_err *err, void *data)
 {
-    (void)h;
-    res_call_done(data, err);
+    res_call *call = data;
+    if (err) {
+        /* the NIC is back in the agent's namespace: forget it, so the host
+         * may try the Add again (upstream keeps it: "already present") */
+        nsreg_ns *ns = nsreg_get(h->netns, call->settings.net.namespace_id ? call->settings.net.namespace_id : "",
+                                 NULL);
+        if (ns)
+            nsreg_ns_remove_adapter(ns, call->settings.net.id);
+    }
+    res_call_done(call, err);
 }
 
 static void lookup_poll(loop *l, void *data)

@@ -449,6 +449,14 @@ def test_dhcp_lease_and_timeout(env, net, netrootfs, tmp_path):
     assert m and 50 <= int(m.group(2)) <= 60, out
     assert "default via 10.77.11.1" in out, out
     net.peer("busybox", "ping", "-c", "1", "-W", "5", m.group(1))
+    # a NIC added to the running pod where no server answers: the Add fails
+    # at the deadline, the NIC is back in the agent's namespace and the
+    # adapter is forgotten, so the Add can be tried again (D-50, D-53)
+    a2, n2, _ = net.nic()
+    for _ in range(2):
+        msg = network(c, "Add", nsid, a2)
+        assert msg["Result"] == E_FAIL and "no lease within 4 s" in msg["ErrorMessage"], msg
+        assert n2 in net.agent_links()
     ok(network(c, "Remove", nsid, aid))
     kill_and_delete(env, sid, pid)
 
