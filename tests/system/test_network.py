@@ -466,11 +466,19 @@ def test_gcsctl_nic_add_and_remove(net, netrootfs, tmp_path):
     import test_gcsctl
     from gcsproto import gcs_binary
 
+    class NetBareAgent(test_gcsctl.BareAgent):
+        """test_gcsctl's agent (nobody listening until gcsctl runs), in the
+        test's network namespace."""
+
+        def __init__(self, tmpdir):
+            self.tmpdir = str(tmpdir)
+            self.sockdir = os.path.join(self.tmpdir, "host")
+            os.makedirs(self.sockdir, exist_ok=True)
+            self.logpath = os.path.join(self.tmpdir, "gcs.log")
+            self.conn = None
+
     rtroot = str(tmp_path / "rtstate")
-    agent = test_gcsctl.BareAgent(tmp_path / "agent", ["-runtime", "runc", "-runtime-root", rtroot,
-                                                       "-sysfs-root", net.sysfs])
-    # the same agent, in the test's namespace (BareAgent started it in ours: replace it)
-    agent.stop()
+    agent = NetBareAgent(tmp_path / "agent")
     cmd = ["nsenter", f"--net=/run/netns/{net.agent_ns}", "--", "unshare", "--mount", "--propagation", "private",
            "--", gcs_binary(), "-v4", "-loglevel", "debug", "-logfile", agent.logpath, "-transport",
            "unix:" + agent.sockdir, "-runtime", "runc", "-runtime-root", rtroot, "-sysfs-root", net.sysfs]
