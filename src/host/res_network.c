@@ -425,8 +425,16 @@ static void lookup_free(lookup *lk)
 
 static void add_configured(host *h, const gcs_err *err, void *data)
 {
-    (void)h;
-    res_call_done(data, err);
+    res_call *call = data;
+    if (err) {
+        /* the NIC is back in the agent's namespace: forget it, so the host
+         * may try the Add again (upstream keeps it: "already present") */
+        nsreg_ns *ns = nsreg_get(h->netns, call->settings.net.namespace_id ? call->settings.net.namespace_id : "",
+                                 NULL);
+        if (ns)
+            nsreg_ns_remove_adapter(ns, call->settings.net.id);
+    }
+    res_call_done(call, err);
 }
 
 static void lookup_poll(loop *l, void *data)
@@ -596,24 +604,23 @@ int host_network_attach(container *c, host_network_done_fn done, gcs_err *err)
         return err_set(err, HR_E_FAIL, "previously assigned container pid %d to network namespace \"%s\"",
                        nsreg_ns_pid(ns), nsreg_ns_id(ns));
     bool hostnet = pod_annotation_bool(json_object_get(c->spec, "annotations"), POD_ANN_HOST_NETWORK, false);
+    int fd = -1;
     if (!hostnet) {
         cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
         struct stat theirs, ours;
         if (fstat(fd, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
-            theirs.st_dev == ours.st_dev)
-            hostnet = true; /* a spec without a network namespace of its own
-                             * shares the VM's: configured in place, as a
-                             * host-network pod */
-        close(fd);
+            theirs.st_dev == ours.st_dev) {
+            /* a spec without a network namespace of its own shares the
+             * VM's: configured in place, as a host-network pod */
+            close(fd);
+            fd = -1;
+            hostnet = true;
+        }
     }
     if (!hostnet) {
-        cleanup_free char *p = xasprintf("/proc/%d/ns/net", (int)c->init_pid);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return err_errno(err, HR_E_FAIL, errno, "netns of container %s: open %s", c->id, p);
         int r = nsreg_ns_assign_pid(ns, c->init_pid, err);
         if (r < 0) {
             close(fd);

@@ -329,6 +329,8 @@ def test_sandbox_gone_frees_namespace_and_returns_nics(env, net, netrootfs):
     """D-52: the entry goes with its sandbox once its NICs are removed, and a
     NIC the host did not remove comes back to the agent's namespace."""
     c = env.conn
+    fds = lambda: len(os.listdir(f"/proc/{env.agent.proc.pid}/fd"))  # noqa: E731
+    fd0 = fds()
     nsid = str(uuid.uuid4())
     aid, near, _ = net.nic("10.77.7.1/24")
     ok(network(c, "Add", nsid, aid, IPConfigs=[{"IPAddress": "10.77.7.2", "PrefixLength": 24}]))
@@ -346,6 +348,8 @@ def test_sandbox_gone_frees_namespace_and_returns_nics(env, net, netrootfs):
     # now nothing refers to the namespace: a sandbox for it is refused again
     _, _, msg = sandbox(env, netrootfs, nsid, start=False)
     assert msg["Result"] != 0 and "not found" in msg["ErrorMessage"], msg
+    # and the agent holds no descriptor of the namespace any more
+    assert fds() == fd0
 
 
 def test_host_network_pod_configures_in_place(env, net, netrootfs):
@@ -445,6 +449,14 @@ def test_dhcp_lease_and_timeout(env, net, netrootfs, tmp_path):
     assert m and 50 <= int(m.group(2)) <= 60, out
     assert "default via 10.77.11.1" in out, out
     net.peer("busybox", "ping", "-c", "1", "-W", "5", m.group(1))
+    # a NIC added to the running pod where no server answers: the Add fails
+    # at the deadline, the NIC is back in the agent's namespace and the
+    # adapter is forgotten, so the Add can be tried again (D-50, D-53)
+    a2, n2, _ = net.nic()
+    for _ in range(2):
+        msg = network(c, "Add", nsid, a2)
+        assert msg["Result"] == E_FAIL and "no lease within 4 s" in msg["ErrorMessage"], msg
+        assert n2 in net.agent_links()
     ok(network(c, "Remove", nsid, aid))
     kill_and_delete(env, sid, pid)
 
@@ -454,11 +466,19 @@ def test_gcsctl_nic_add_and_remove(net, netrootfs, tmp_path):
     import test_gcsctl
     from gcsproto import gcs_binary
 
+    class NetBareAgent(test_gcsctl.BareAgent):
+        """test_gcsctl's agent (nobody listening until gcsctl runs), in the
+        test's network namespace."""
+
+        def __init__(self, tmpdir):
+            self.tmpdir = str(tmpdir)
+            self.sockdir = os.path.join(self.tmpdir, "host")
+            os.makedirs(self.sockdir, exist_ok=True)
+            self.logpath = os.path.join(self.tmpdir, "gcs.log")
+            self.conn = None
+
     rtroot = str(tmp_path / "rtstate")
-    agent = test_gcsctl.BareAgent(tmp_path / "agent", ["-runtime", "runc", "-runtime-root", rtroot,
-                                                       "-sysfs-root", net.sysfs])
-    # the same agent, in the test's namespace (BareAgent started it in ours: replace it)
-    agent.stop()
+    agent = NetBareAgent(tmp_path / "agent")
     cmd = ["nsenter", f"--net=/run/netns/{net.agent_ns}", "--", "unshare", "--mount", "--propagation", "private",
            "--", gcs_binary(), "-v4", "-loglevel", "debug", "-logfile", agent.logpath, "-transport",
            "unix:" + agent.sockdir, "-runtime", "runc", "-runtime-root", rtroot, "-sysfs-root", net.sysfs]
