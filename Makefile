@@ -166,7 +166,7 @@ uvm: $(BUILD)/uvm/initrd.img
 # 1. tests/uvm: boot, init from inside, v2 limits; 2. the black-box pod and
 # process tests against gcs in a VM on cgroup v2; 3. the pod-model test on a
 # VM booted with hcsshim.cgroup=v1. Each session boots its VMs once.
-UVM_SYSTEM_TESTS := tests/system/test_pods.py tests/system/test_processes.py
+UVM_SYSTEM_TESTS := tests/system/test_pods.py tests/system/test_processes.py tests/system/test_live_migration.py
 check-uvm:
 	./scripts/install-uvm-deps
 	$(MAKE) uvm

@@ -57,3 +57,12 @@ def test_attached_start_survives_a_host_swap_without_a_gap(ctl_env, rfs):
     assert log.count("stdio relay: reconnected") == 2, log[-3000:]
     assert "replay_bytes=131072" in log
     ok(env, "delete", cid)
+
+
+@pytest.mark.parametrize("args", [["--away-ms", "0"], ["--away-ms", "x"], ["-d", "--away-ms", "5"],
+                                  ["--away-ms", "700000"]])
+def test_away_ms_usage(args):
+    p = subprocess.run([GCSCTL, "-d", "/nonexistent-gcsctl-dir", "start", "a"] + args, capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "--away-ms" in p.stderr
