@@ -417,6 +417,7 @@ UDHCPD_CONF = """start 10.77.11.50
 end 10.77.11.60
 interface {far}
 lease_file {lease}
+pidfile {pidfile}
 option subnet 255.255.255.0
 option router 10.77.11.1
 """
@@ -439,7 +440,7 @@ def test_dhcp_lease_and_timeout(env, net, netrootfs, tmp_path):
     conf = tmp_path / "udhcpd.conf"
     lease = tmp_path / "udhcpd.leases"
     lease.write_text("")
-    conf.write_text(UDHCPD_CONF.format(far=far, lease=lease))
+    conf.write_text(UDHCPD_CONF.format(far=far, lease=lease, pidfile=tmp_path / "udhcpd.pid"))
     net.dhcpd = subprocess.Popen(["ip", "netns", "exec", net.peer_ns, "busybox", "udhcpd", "-f", str(conf)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sid, pid, msg = sandbox(env, netrootfs, nsid)
