@@ -51,11 +51,16 @@ def in_vm(env):
 
 
 def agent_log(env):
-    return env.vm.console() if in_vm(env) else env.agent.log()
+    return env.agent.log()
 
 
 def log_fields(env, message):
-    """The key=value fields of every agent log line carrying message."""
+    """The fields (as strings) of every agent log entry carrying message: in
+    the VM the decoded JSON objects of the log port, locally the key=value
+    pairs of the agent's text log."""
+    if in_vm(env):
+        return [{k: str(v) for k, v in e.items()} for e in list(env.vm.log.entries)
+                if message in str(e.get("msg", ""))]
     out = []
     for line in agent_log(env).splitlines():
         if message in line:

@@ -131,6 +131,15 @@ def test_hcsshim_command_line_boot_contract(make_vm):
 
     run_container(vm, "runc")
 
+    # kmsg: a kernel log record at or below -kmsgLogLevel (4) reaches the log
+    # stream as "kmsg read"; one above it (6) does not
+    rc, out = vm.sh("echo '<6>gcs-uvm-kmsg-info' >/dev/kmsg; echo '<3>gcs-uvm-kmsg-err' >/dev/kmsg")
+    assert rc == 0, out
+    e = vm.log.wait(lambda e: e.get("msg") == "kmsg read" and e.get("message") == "gcs-uvm-kmsg-err",
+                    what="the kmsg record")
+    assert e["priority"] == "Err", e
+    assert not [x for x in vm.log.entries if x.get("message") == "gcs-uvm-kmsg-info"]
+
     # The host hangs up the bridge: gcs reads EOF, re-opens the port, and a
     # new connection negotiates afresh; the log stream goes on.
     n = len(vm.log.entries)
