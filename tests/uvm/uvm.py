@@ -312,6 +312,27 @@ def missing():
     return None
 
 
+def booted(make):
+    """The body of a VM fixture: skip when no VM can boot here (fail instead
+    with GCS_UVM_REQUIRED set), boot the UVM make() returns, yield it, then
+    power it off through init (QEMU and gcs must both say 0) and clean up.
+    `yield from booted(lambda: UVM(...))`."""
+    import pytest
+    why = missing()
+    if why:
+        if os.environ.get("GCS_UVM_REQUIRED"):
+            raise RuntimeError(f"GCS_UVM_REQUIRED is set but {why}")
+        pytest.skip(why)
+    v = make()
+    try:
+        v.boot()
+        yield v
+        rc, status = v.shutdown()
+        assert (rc, status) == (0, 0), f"QEMU exit {rc}, gcs status {status}:\n{v.console()[-3000:]}"
+    finally:
+        v.cleanup()
+
+
 def in_empty_netns():
     """True when this process's network namespace has only loopback."""
     return [n for _, n in socket.if_nameindex()] == ["lo"]
