@@ -26,14 +26,13 @@ import pytest
 import podlib
 from podlib import Stdio
 from gcsproto import E_FAIL, NULL_ID
-from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, booted, in_empty_netns
+from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, booted, in_empty_netns, map_scsi_controller0
 
 from layers import LAYER, MiB, ext4, page_up, verity_format  # noqa: E402
 
 PMEM_SIZE = 128 * MiB
 SCRATCH_SIZE = 64 * MiB
 SCRATCH_LUN = 1
-GUID0 = "df6d0690-79e5-55b6-a5ec-c1e2f77f580a"  # SCSI controller 0's VMBus GUID
 FAKESYS = "/tmp/fakesys"
 PLAN9_TCP = 30564  # the serial transport's mapping of vsock port 564 (src/transport/transport.h)
 
@@ -103,12 +102,7 @@ def vm(layers, scratch_disk):
             "-device", f"scsi-hd,drive=d1,bus=scsi0.0,channel=0,scsi-id=0,lun={SCRATCH_LUN}"]
     for v in boot("-sysfs-root", FAKESYS, "-device-timeout-ms", "20000",
                   memory="1024,slots=2,maxmem=4G", extra_args=devs):
-        rc, out = v.sh(f"ls -d /sys/bus/scsi/devices/*:0:0:{SCRATCH_LUN}")
-        assert rc == 0, out
-        host = os.path.basename(out.strip()).split(":")[0]
-        rc, out = v.sh(f"mkdir -p {FAKESYS}/bus/vmbus/devices/{GUID0}/host{host} && "
-                       f"ln -sfn /sys/bus/scsi {FAKESYS}/bus/scsi")
-        assert rc == 0, out
+        map_scsi_controller0(v, SCRATCH_LUN, FAKESYS)
         yield v
 
 
