@@ -222,8 +222,8 @@ def test_pmem_layers_on_an_scsi_scratch_disk_end_to_end(env, layers, scratch_dis
     verity), the blank scratch disk Added on the container root
     /run/gcs/c/<cid> with EnsureFilesystem ext4, CombinedLayers with its
     ScratchPath <root>/scratch/<cid> on that disk; the workload writes to its
-    rootfs and the write lands on the disk; torn down in V2's order;
-    nothing left."""
+    rootfs and the write lands on the disk; torn down in the host's order
+    (every Remove before DeleteContainerState); nothing left."""
     c = env.conn
     sa, sb = mapped(layers, "a"), mapped(layers, "b", verity=True)
     t0 = time.monotonic()
@@ -267,16 +267,15 @@ def test_pmem_layers_on_an_scsi_scratch_disk_end_to_end(env, layers, scratch_dis
     assert rc == 0, out
     text, dev_root, dev_file = out.split("\n")[:3]
     assert text == "written-on-the-scsi-scratch" and dev_root == dev_file, out
-    # V2's teardown order (internal/controller/linuxcontainer/container.go):
-    # CombinedLayers, DeleteContainerState, then the disks. (V1's order,
-    # every Remove before DeleteContainerState, fails today: the disk's
-    # Remove takes the bundle's runc.log with it and `crun delete` says
-    # ENOENT; upstream re-makes the bundle directory before each runc call.)
+    # a V1 host's teardown order (internal/resources/resources.go): every
+    # Remove, then DeleteContainerState; the exited container no longer
+    # holds the disk, and its delete runs with the bundle (on the disk) gone
     expect(modify(c, "CombinedLayers", "Remove", {"ContainerRootPath": rootfs}), 0)
-    expect(podlib.delete(c, wid), 0)
     expect(modify(c, "MappedVirtualDisk", "Remove", disk), 0)
     expect(modify(c, "VPMemDevice", "Remove", sb), 0)
     expect(modify(c, "VPMemDevice", "Remove", sa), 0)
+    assert not env.exists(root)
+    expect(podlib.delete(c, wid), 0)
     expect(podlib.delete(c, sid), 0)
     assert dm_devices(env) == []
     assert env.mounts_under("/run/layers") == [] and env.mounts_under("/run/gcs") == []
