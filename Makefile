@@ -157,7 +157,7 @@ check-standalone:
 	  echo "check-standalone: make check passed in a fresh clone with nothing beside it"
 
 # The utility VM image (scripts/make-uvm fetches the kernel once).
-$(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init $(BUILD)/vsockexec scripts/make-uvm scripts/uvm-image.py
+$(BUILD)/uvm/initrd.img: $(BUILD)/gcs $(BUILD)/gcs-init $(BUILD)/vsockexec scripts/make-uvm scripts/uvm-image.py scripts/uvm-modules
 	BUILD=$(BUILD) ./scripts/make-uvm
 
 uvm: $(BUILD)/uvm/initrd.img

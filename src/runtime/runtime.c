@@ -2,6 +2,7 @@
 #include "runtime/runtime.h"
 
 #include "common/log.h"
+#include "common/path.h"
 #include "common/strmap.h"
 #include "loop/spawn.h"
 
@@ -666,6 +667,13 @@ static int simple(runtime *rt, const char *verb, const char *id, const char *con
     if (r < 0)
         return r;
     const char *log = id_log(rt, id);
+    /* The bundle can be gone before the container is: a V1 host Removes the
+     * scratch disk mounted on it before DeleteContainerState (hcsshim
+     * internal/resources/resources.go). Then run without --log, as
+     * upstream's runc delete always does (internal/guest/runtime/runc). */
+    cleanup_free char *log_dir = log ? path_dir(log) : NULL;
+    if (log_dir && access(log_dir, F_OK) < 0)
+        log = NULL;
     argv_b a = {0};
     args_begin(rt, &a, log, verb);
     for (; extra && *extra; extra++)

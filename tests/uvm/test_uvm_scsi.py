@@ -20,7 +20,7 @@ import pytest
 
 import podlib
 from gcsproto import E_FAIL, NULL_ID
-from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, missing
+from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, booted
 
 GUID0 = "df6d0690-79e5-55b6-a5ec-c1e2f77f580a"
 FAKESYS = "/tmp/fakesys"
@@ -45,24 +45,13 @@ def images():
 
 @pytest.fixture(scope="module")
 def vm(images):
-    why = missing()
-    if why:
-        if os.environ.get("GCS_UVM_REQUIRED"):
-            raise RuntimeError(f"GCS_UVM_REQUIRED is set but {why}")
-        pytest.skip(why)
     disks = ["-device", "virtio-scsi-pci,id=scsi0"]
     for lun in (1, 2):
         disks += ["-drive", f"file={images[f'lun{lun}']},if=none,id=d{lun},format=raw,cache=writethrough",
                   "-device", f"scsi-hd,drive=d{lun},bus=scsi0.0,channel=0,scsi-id=0,lun={lun}"]
-    v = UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "crun", "-sysfs-root", FAKESYS, "-device-timeout-ms", "20000"],
-            timeout=1200, extra_args=disks)
-    try:
-        v.boot()
-        yield v
-        rc, status = v.shutdown()
-        assert (rc, status) == (0, 0), f"QEMU exit {rc}, gcs status {status}:\n{v.console()[-3000:]}"
-    finally:
-        v.cleanup()
+    yield from booted(lambda: UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "crun", "-sysfs-root", FAKESYS,
+                                                            "-device-timeout-ms", "20000"],
+                                  timeout=1200, extra_args=disks))
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ dm-verity from `veritysetup format`), and diod serves a directory over
 Plan 9 on the development mapping of port 564 (TCP 30564).
 
 A workload whose rootfs is CombinedLayers over the two pmem layers (and
-the base rootfs) with a scratch directory starts, writes, is deleted; a
+the base rootfs) with a scratch directory starts, writes, is deleted; the
+same pod with its scratch on a blank SCSI disk (QEMU virtio-scsi, mapped
+to controller 0 by a fake VMBus tree under -sysfs-root as in
+test_uvm_scsi.py), Added on the container root as a V1 host does; a
 layer in use is not unmounted; a corrupted verity layer and a wrong root
 digest are refused; Remove leaves no mount, no dm device, no directory.
 docs/architecture.md, "Device-backed layers" and "Plan 9 shares"."""
@@ -23,11 +26,14 @@ import pytest
 import podlib
 from podlib import Stdio
 from gcsproto import E_FAIL, NULL_ID
-from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, in_empty_netns, missing, uvm_dir
+from uvm import DEFAULT_GCS_ARGS, ROOTFS, UVM, UvmPodEnv, booted, in_empty_netns, map_scsi_controller0
 
 from layers import LAYER, MiB, ext4, page_up, verity_format  # noqa: E402
 
 PMEM_SIZE = 128 * MiB
+SCRATCH_SIZE = 64 * MiB
+SCRATCH_LUN = 1
+FAKESYS = "/tmp/fakesys"
 PLAN9_TCP = 30564  # the serial transport's mapping of vsock port 564 (src/transport/transport.h)
 
 
@@ -67,29 +73,37 @@ def layers():
     shutil.rmtree(d)
 
 
-def boot(**kw):
-    why = missing()
-    if why:
-        if os.environ.get("GCS_UVM_REQUIRED"):
-            raise RuntimeError(f"GCS_UVM_REQUIRED is set but {why}")
-        pytest.skip(why)
-    v = UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "crun"], timeout=1200, **kw)
-    try:
-        v.boot()
-        yield v
-        rc, status = v.shutdown()
-        assert (rc, status) == (0, 0), f"QEMU exit {rc}, gcs status {status}:\n{v.console()[-3000:]}"
-    finally:
-        v.cleanup()
+def boot(*gcs_args, **kw):
+    yield from booted(lambda: UVM(gcs_args=DEFAULT_GCS_ARGS + ["-runtime", "crun", *gcs_args], timeout=1200, **kw))
 
 
 @pytest.fixture(scope="module")
-def vm(layers):
-    """The cloud kernel (the image's default) with layers on an nvdimm."""
-    nv = ["-machine", "nvdimm=on",
-          "-object", f"memory-backend-file,id=pm0,share=off,mem-path={layers['img']},size={PMEM_SIZE}",
-          "-device", "nvdimm,id=nv0,memdev=pm0"]
-    yield from boot(memory="1024,slots=2,maxmem=4G", extra_args=nv)
+def scratch_disk():
+    """A blank disk for the SCSI scratch: the V1 Add formats it (ext4)."""
+    d = tempfile.mkdtemp(prefix="gcs-scratch-")
+    img = os.path.join(d, "scratch.img")
+    with open(img, "wb") as f:
+        f.truncate(SCRATCH_SIZE)
+    yield img
+    shutil.rmtree(d)
+
+
+@pytest.fixture(scope="module")
+def vm(layers, scratch_disk):
+    """The cloud kernel (the image's default) with layers on an nvdimm and a
+    blank scratch disk at LUN 1 of a virtio-scsi controller, which a fake
+    VMBus tree under -sysfs-root maps to controller 0 (as in
+    test_uvm_scsi.py)."""
+    devs = ["-machine", "nvdimm=on",
+            "-object", f"memory-backend-file,id=pm0,share=off,mem-path={layers['img']},size={PMEM_SIZE}",
+            "-device", "nvdimm,id=nv0,memdev=pm0",
+            "-device", "virtio-scsi-pci,id=scsi0",
+            "-drive", f"file={scratch_disk},if=none,id=d1,format=raw,cache=writethrough",
+            "-device", f"scsi-hd,drive=d1,bus=scsi0.0,channel=0,scsi-id=0,lun={SCRATCH_LUN}"]
+    for v in boot("-sysfs-root", FAKESYS, "-device-timeout-ms", "20000",
+                  memory="1024,slots=2,maxmem=4G", extra_args=devs):
+        map_scsi_controller0(v, SCRATCH_LUN, FAKESYS)
+        yield v
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +121,8 @@ def pod_env(vm):
     left += [f"dm device {n}" for n in dm_devices(e)]
     left += [f"layer mount {m}" for m in e.mounts_under("/run/layers")]
     left += [f"share mount {m}" for m in e.mounts_under("/run/mounts")]
+    if e.exists("/run/mounts/scsi"):
+        left.append("directory /run/mounts/scsi")
     assert not left, "left behind in the VM: " + ", ".join(left)
 
 
@@ -198,6 +214,77 @@ def test_pmem_layers_dm_linear_and_verity_run_a_workload(env, layers):
     assert dm_devices(env) == []
     assert not env.exists(sa["MountPath"]) and not env.exists(sb["MountPath"])
     c.notifications.clear()
+
+
+def test_pmem_layers_on_an_scsi_scratch_disk_end_to_end(env, layers, scratch_disk):
+    """Issue 10's end-to-end pod as a V1 host builds it (hcsshim
+    internal/layers/lcow.go): the two pmem layers (dm-linear, B with
+    verity), the blank scratch disk Added on the container root
+    /run/gcs/c/<cid> with EnsureFilesystem ext4, CombinedLayers with its
+    ScratchPath <root>/scratch/<cid> on that disk; the workload writes to its
+    rootfs and the write lands on the disk; torn down in the host's order
+    (every Remove before DeleteContainerState); nothing left."""
+    c = env.conn
+    sa, sb = mapped(layers, "a"), mapped(layers, "b", verity=True)
+    t0 = time.monotonic()
+    expect(modify(c, "VPMemDevice", "Add", sa), 0)
+    expect(modify(c, "VPMemDevice", "Add", sb), 0)
+    layers_ms = (time.monotonic() - t0) * 1000
+    # the pod's sandbox on the image's rootfs; the workload gets the layers
+    # (a V1 host releases a sandbox's layers only with the VM)
+    sid, wid = podlib.new_id("sb"), podlib.new_id("wl")
+    expect(podlib.create(c, sid, podlib.sandbox_spec(ROOTFS, sid), env.bundle(sid)), 0)
+    root = env.bundle(wid)
+    disk = {"MountPath": root, "Lun": SCRATCH_LUN, "Controller": 0, "ReadOnly": False}
+    t0 = time.monotonic()
+    expect(modify(c, "MappedVirtualDisk", "Add", dict(disk, EnsureFilesystem=True, Filesystem="ext4")), 0)
+    disk_ms = (time.monotonic() - t0) * 1000
+    line = [ln for m, ln in env.mountinfo() if m == root][0].split()
+    fs, dev = line[line.index("-") + 1:][:2]
+    assert fs == "ext4" and dev.startswith("/dev/sd"), line
+    scratch = f"{root}/scratch/{wid}"
+    rootfs = root + "/rootfs"
+    expect(modify(c, "CombinedLayers", "Add",
+                  {"ContainerID": wid, "ContainerRootPath": rootfs, "ScratchPath": scratch,
+                   "Layers": [{"Path": sb["MountPath"]}, {"Path": sa["MountPath"]}, {"Path": ROOTFS}]}), 0)
+    spec = podlib.workload_spec(ROOTFS, sid, args=(
+        "/bin/sh", "-c", "cat /etc/layer-a /etc/layer-b /etc/shadowed; "
+        "echo written-on-the-scsi-scratch > /etc/new && sync && cat /etc/new"))
+    spec["root"] = {"path": rootfs, "readonly": False}
+    expect(podlib.create(c, wid, spec, root, scratch), 0)
+    # created, not yet run: the disk under its rootfs stays
+    expect(modify(c, "MappedVirtualDisk", "Remove", disk), E_FAIL, "in use by container")
+    st = Stdio(env)
+    t0 = time.monotonic()
+    msg = podlib.execute(c, wid, st)
+    expect(msg, 0)
+    out, err = st.read_outputs()
+    assert out.decode().split() == ["from-layer-a", "from-layer-b", "b", "written-on-the-scsi-scratch"], (out, err)
+    assert podlib.wait(c, wid, msg["ProcessId"])["ExitCode"] == 0
+    run_ms = (time.monotonic() - t0) * 1000
+    # the overlay's upper directory is on the disk
+    rc, out = env.sh(f"cat {scratch}/upper/etc/new; stat -c %d {root} {scratch}/upper/etc/new")
+    assert rc == 0, out
+    text, dev_root, dev_file = out.split("\n")[:3]
+    assert text == "written-on-the-scsi-scratch" and dev_root == dev_file, out
+    # a V1 host's teardown order (internal/resources/resources.go): every
+    # Remove, then DeleteContainerState; the exited container no longer
+    # holds the disk, and its delete runs with the bundle (on the disk) gone
+    expect(modify(c, "CombinedLayers", "Remove", {"ContainerRootPath": rootfs}), 0)
+    expect(modify(c, "MappedVirtualDisk", "Remove", disk), 0)
+    expect(modify(c, "VPMemDevice", "Remove", sb), 0)
+    expect(modify(c, "VPMemDevice", "Remove", sa), 0)
+    assert not env.exists(root)
+    expect(podlib.delete(c, wid), 0)
+    expect(podlib.delete(c, sid), 0)
+    assert dm_devices(env) == []
+    assert env.mounts_under("/run/layers") == [] and env.mounts_under("/run/gcs") == []
+    assert not env.exists(root) and not env.exists(sa["MountPath"]) and not env.exists(sb["MountPath"])
+    with open(scratch_disk, "rb") as f:
+        assert b"written-on-the-scsi-scratch" in f.read()  # on the raw disk, from the host's side
+    c.notifications.clear()
+    print(f"in the VM (TCG): two pmem layers Add {layers_ms:.0f} ms; scratch disk Add (mkfs.ext4) "
+          f"{disk_ms:.0f} ms; workload start to exit {run_ms:.0f} ms")
 
 
 def test_verity_refuses_a_corrupted_layer_and_a_wrong_digest(env, layers):

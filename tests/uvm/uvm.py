@@ -312,6 +312,43 @@ def missing():
     return None
 
 
+def booted(make):
+    """The body of a VM fixture: skip when no VM can boot here (fail instead
+    with GCS_UVM_REQUIRED set), boot the UVM make() returns, yield it, then
+    power it off through init (QEMU and gcs must both say 0) and clean up.
+    `yield from booted(lambda: UVM(...))`."""
+    import pytest
+    why = missing()
+    if why:
+        if os.environ.get("GCS_UVM_REQUIRED"):
+            raise RuntimeError(f"GCS_UVM_REQUIRED is set but {why}")
+        pytest.skip(why)
+    v = make()
+    try:
+        v.boot()
+        yield v
+        rc, status = v.shutdown()
+        assert (rc, status) == (0, 0), f"QEMU exit {rc}, gcs status {status}:\n{v.console()[-3000:]}"
+    finally:
+        v.cleanup()
+
+
+SCSI_GUID0 = "df6d0690-79e5-55b6-a5ec-c1e2f77f580a"  # SCSI controller 0's VMBus GUID
+
+
+def map_scsi_controller0(vm, lun, fakesys):
+    """Make the fake VMBus tree under fakesys (gcs's -sysfs-root) map SCSI
+    controller 0 to the virtio-scsi host that has `lun` (target 0), with the
+    VM's real /sys/bus/scsi behind it. Returns the SCSI host number."""
+    rc, out = vm.sh(f"ls -d /sys/bus/scsi/devices/*:0:0:{lun}")
+    assert rc == 0, out
+    host = os.path.basename(out.strip()).split(":")[0]
+    rc, out = vm.sh(f"mkdir -p {fakesys}/bus/vmbus/devices/{SCSI_GUID0}/host{host} && "
+                    f"ln -sfn /sys/bus/scsi {fakesys}/bus/scsi")
+    assert rc == 0, out
+    return host
+
+
 def in_empty_netns():
     """True when this process's network namespace has only loopback."""
     return [n for _, n in socket.if_nameindex()] == ["lo"]
