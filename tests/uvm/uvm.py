@@ -86,6 +86,8 @@ FLOOR_INIT = "/init.sh"
 # A busybox root.path for containers, in the image (scripts/make-uvm)
 ROOTFS = "/rootfs-busybox"
 STDIO_PORTS = 20000  # stdio ports handed out in turn: 0x40000001 ... (TCP 40001 ...)
+_last_stdio_port = 0  # UVM.next_port: one sequence for the whole process
+_stdio_port_lock = threading.Lock()
 LOGRUS_LEVELS = {"panic", "fatal", "error", "warn", "warning", "info", "debug", "trace"}
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -450,7 +452,6 @@ class UVM:
         self.entropy = None
         self.shutdown_reason = None
         self._listeners = {}
-        self._port = 0
 
     # -- command line --
 
@@ -610,10 +611,15 @@ class UVM:
 
     def next_port(self):
         """The next stdio port (the harness must listen on it before the
-        ExecuteProcess that names it). Ports come round again after
-        STDIO_PORTS; by then their listeners are long closed."""
-        self._port = self._port % STDIO_PORTS + 1
-        return BRIDGE_PORT + self._port
+        ExecuteProcess that names it). One sequence for every VM of the
+        process: VMs alive at once (a module's next to the session's) share
+        one network namespace, so their TCP listeners must not collide.
+        Ports come round again after STDIO_PORTS; by then their listeners
+        are long closed."""
+        global _last_stdio_port
+        with _stdio_port_lock:
+            _last_stdio_port = _last_stdio_port % STDIO_PORTS + 1
+            return BRIDGE_PORT + _last_stdio_port
 
     def exec(self, args, timeout=60.0):
         """Run args (argv) as a UVM process through the bridge (gcs's own
