@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define RELAY_BUF (1u << 20)
@@ -94,6 +95,13 @@ static int connect_and_exec(const transport *t, const vsx_args *a)
             err_clear(&err);
             return 1;
         }
+        /* The program's last words (gcs's "GCS exiting") must reach the
+         * host: init powers the VM off as soon as the program has exited,
+         * and data still queued in the socket would die with it. With a
+         * linger, the close at the program's exit waits (at most 5 s) until
+         * the host has the data (docs/differences.md D-34). */
+        struct linger lg = {.l_onoff = 1, .l_linger = 5};
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)); /* best effort */
         /* above 2, so that no dup2 below overwrites a socket not yet moved */
         socks[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         close(fd);

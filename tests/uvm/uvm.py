@@ -330,7 +330,8 @@ def booted(make):
         v.boot()
         yield v
         rc, status = v.shutdown()
-        assert (rc, status) == (0, 0), f"QEMU exit {rc}, gcs status {status}:\n{v.console()[-3000:]}"
+        assert (rc, status) == (0, 0), (f"QEMU exit {rc}, gcs status {status}, shutdown {v.shutdown_reason}:\n"
+                                        f"{v.console()[-3000:]}\nlog: {v.log_tail()}")
     finally:
         v.cleanup()
 
@@ -688,6 +689,10 @@ class UVM:
         except TimeoutError:
             return rc, None
         return rc, e.get("code")
+
+    def log_tail(self, n=15):
+        """The last n entries of the log stream, for failure messages."""
+        return "\n".join(json.dumps(e) for e in list(self.log.entries)[-n:]) if self.log else "(no log stream)"
 
     def wait_closed_port(self, timeout=30.0):
         self.qmp.event("VSERPORT_CHANGE", lambda d: d.get("id") == "gcsbr" and not d.get("open"), timeout)
