@@ -216,7 +216,7 @@ def test_reconnect_replays_the_tail_and_loses_nothing(pods, rootfs):
     assert ok(podlib.wait(env.conn, sid, pid))["ExitCode"] == 0
     note = env.conn.notification()
     assert note["ContainerId"] == sid and note["Type"] == "UnexpectedExit"
-    assert len(log_fields(env, "container exit notification")) == 1
+    assert len([f for f in log_fields(env, "container exit notification") if f.get("container") == sid]) == 1
     ok(podlib.delete(env.conn, sid))
     assert env.conn.notifications == []
     assert env.mounts_under("/run/gcs") == []
