@@ -283,6 +283,22 @@ class Agent:
         except FileNotFoundError:
             return ""
 
+    def log_entries(self):
+        """The log (-log-format json) decoded, one object per line; a line
+        that is not JSON fails the caller."""
+        return [json.loads(ln) for ln in self.log().splitlines()]
+
+    def wait_log_entry(self, pred, what, timeout=30.0):
+        """The first log entry for which pred holds, polled with a deadline
+        (the log file is the event)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for o in self.log_entries():
+                if pred(o):
+                    return o
+            time.sleep(0.02)
+        raise AssertionError(f"no {what} line:\n{self.log()[-4000:]}")
+
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -27,18 +27,11 @@ HOG = ["/bin/sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo sur
 
 
 def lines(agent):
-    return [json.loads(ln) for ln in agent.log().splitlines()]
+    return agent.log_entries()
 
 
 def wait_line(agent, pred, what, timeout=30.0):
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for o in lines(agent):
-            if pred(o):
-                return o
-        time.sleep(0.02)  # the log file is the event; polled with a deadline
-    raise AssertionError(f"no {what} line:\n{agent.log()[-4000:]}")
+    return agent.wait_log_entry(pred, what, timeout)
 
 
 def ts(o):

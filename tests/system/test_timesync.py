@@ -10,7 +10,6 @@ checks it) and execs chronyd with -x (no control of the system clock) and a
 configuration of its own without any time source (a unix-socket refclock
 nobody writes to), no NTP port and no command port. Only the pid gcs reports
 is ever signalled, after checking it is a chronyd whose parent is that gcs."""
-import json
 import os
 import shutil
 import signal
@@ -56,17 +55,11 @@ def safe_chronyd(tmp_path):
 
 
 def lines(agent):
-    return [json.loads(ln) for ln in agent.log().splitlines()]
+    return agent.log_entries()
 
 
 def wait_line(agent, pred, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for o in lines(agent):
-            if pred(o):
-                return o
-        time.sleep(0.02)  # the log file is the event; polled with a deadline
-    raise AssertionError(f"no {what} line:\n{agent.log()[-3000:]}")
+    return agent.wait_log_entry(pred, what, timeout)
 
 
 def proc_info(pid):
